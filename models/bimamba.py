@@ -1,0 +1,58 @@
+"""The bidirectional Mamba layer ("bimamba v2" of Vision Mamba) used in every RainMamba block.
+
+The sequence is scanned twice with separate parameters, once forward and once reversed; the two gated
+outputs are summed (not averaged) before the output projection. The scan and the causal conv1d are one
+call each into ``models.scan``, which picks the CUDA kernels, the compiled CPU kernel or plain PyTorch.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .scan import causal_conv1d, selective_scan
+
+
+
+class BiMamba(nn.Module):
+    """Bidirectional selective state-space layer on (B, L, dim) token sequences."""
+
+    def __init__(self, dim: int, d_state: int = 16, d_conv: int = 4, expand: int = 2) -> None:
+        super().__init__()
+        self.d_inner = expand * dim
+        self.d_state = d_state
+        self.dt_rank = math.ceil(dim / 16)
+        # parameters first, then submodules, in the official order (state_dict order follows registration)
+        for suffix in ("", "_b"):
+            self.register_parameter(f"A{suffix}_log", nn.Parameter(
+                torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(self.d_inner, 1)))
+            self.register_parameter(f"D{suffix}", nn.Parameter(torch.ones(self.d_inner)))
+        self.in_proj = nn.Linear(dim, 2 * self.d_inner, bias=False)
+        for suffix in ("", "_b"):  # the backward direction carries the "_b" suffix of the official weights
+            self.add_module(f"conv1d{suffix}", nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner,
+                                                         padding=d_conv - 1))
+            self.add_module(f"x_proj{suffix}", nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False))
+            self.add_module(f"dt_proj{suffix}", nn.Linear(self.dt_rank, self.d_inner, bias=True))
+        self.out_proj = nn.Linear(self.d_inner, dim, bias=False)
+
+    def _direction(self, x: Tensor, z: Tensor, suffix: str) -> Tensor:
+        """One gated scan over (B, d_inner, L) inputs: conv1d -> SiLU -> x_proj -> selective scan."""
+        conv: nn.Conv1d = getattr(self, f"conv1d{suffix}")
+        x_proj: nn.Linear = getattr(self, f"x_proj{suffix}")
+        dt_proj: nn.Linear = getattr(self, f"dt_proj{suffix}")
+        x = causal_conv1d(x, conv.weight[:, 0, :], conv.bias, activation="silu")
+        dt, B, C = torch.split(x_proj(x.transpose(1, 2)), [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = (dt @ dt_proj.weight.t()).transpose(1, 2)
+        A = -torch.exp(getattr(self, f"A{suffix}_log").float())
+        return selective_scan(x, delta, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
+                              getattr(self, f"D{suffix}").float(), z=z, delta_bias=dt_proj.bias.float(),
+                              delta_softplus=True)
+
+    def forward(self, u: Tensor) -> Tensor:
+        xz = self.in_proj(u).transpose(1, 2)  # (B, 2*d_inner, L)
+        x, z = xz.chunk(2, dim=1)
+        y_forward = self._direction(x, z, "")
+        y_backward = self._direction(x.flip(-1), z.flip(-1), "_b").flip(-1)
+        return self.out_proj((y_forward + y_backward).transpose(1, 2).to(u.dtype))

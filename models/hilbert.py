@@ -1,0 +1,118 @@
+"""The generalized 3-D Hilbert curve ("gilbert", J. Červený's algorithm) that orders tokens in local blocks.
+
+The curve visits every cell of an arbitrary cuboid, taking a diagonal step only where odd sizes force one.
+RainMamba walks the (h, w, T) feature grid with it, always width-major, and names cell (x, y, z) by the flat
+index x*w*T + y*T + z (time fastest). This module computes the curve for any grid and caches it.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+import numpy as np
+import torch
+
+Vec = tuple[int, int, int]
+
+
+def _sign(v: int) -> int:
+    return (v > 0) - (v < 0)
+
+
+def _unit(v: Vec) -> Vec:
+    return (_sign(v[0]), _sign(v[1]), _sign(v[2]))
+
+
+def _add(*vs: Vec) -> Vec:
+    return (sum(v[0] for v in vs), sum(v[1] for v in vs), sum(v[2] for v in vs))
+
+
+def _neg(v: Vec) -> Vec:
+    return (-v[0], -v[1], -v[2])
+
+
+def _half(v: Vec) -> Vec:
+    return (v[0] // 2, v[1] // 2, v[2] // 2)  # floor division, as the algorithm prescribes
+
+
+def _length(v: Vec) -> int:
+    return abs(v[0] + v[1] + v[2])
+
+
+def _walk(out: list[np.ndarray], p: Vec, a: Vec, b: Vec, c: Vec) -> None:
+    """Append the cells of the cuboid at ``p`` spanned by major axis ``a`` and axes ``b``, ``c``."""
+    w, h, d = _length(a), _length(b), _length(c)
+    da, db, dc = _unit(a), _unit(b), _unit(c)
+
+    # a single row of cells: emit it in one go
+    for n, step, (m1, m2) in ((w, da, (h, d)), (h, db, (w, d)), (d, dc, (w, h))):
+        if m1 == 1 and m2 == 1:
+            k = np.arange(n)[:, None]
+            out.append(np.asarray(p)[None, :] + k * np.asarray(step)[None, :])
+            return
+
+    a2, b2, c2 = _half(a), _half(b), _half(c)
+    # prefer even halves so the sub-curves can end next to each other
+    if _length(a2) % 2 and w > 2:
+        a2 = _add(a2, da)
+    if _length(b2) % 2 and h > 2:
+        b2 = _add(b2, db)
+    if _length(c2) % 2 and d > 2:
+        c2 = _add(c2, dc)
+    a_rest, b_rest, c_rest = _add(a, _neg(a2)), _add(b, _neg(b2)), _add(c, _neg(c2))
+
+    if 2 * w > 3 * h and 2 * w > 3 * d:  # long along a: two halves
+        _walk(out, p, a2, b, c)
+        _walk(out, _add(p, a2), a_rest, b, c)
+    elif 3 * h > 4 * d:  # flat in c: three pieces, c is never split
+        _walk(out, p, b2, c, a2)
+        _walk(out, _add(p, b2), a, b_rest, c)
+        _walk(out, _add(p, a, _neg(da), b2, _neg(db)), _neg(b2), c, _neg(a_rest))
+    elif 3 * d > 4 * h:  # flat in b: three pieces, b is never split
+        _walk(out, p, c2, a2, b)
+        _walk(out, _add(p, c2), a, b, c_rest)
+        _walk(out, _add(p, a, _neg(da), c2, _neg(dc)), _neg(c2), _neg(a_rest), b)
+    else:  # split every axis: five pieces
+        _walk(out, p, b2, c2, a2)
+        _walk(out, _add(p, b2), c, a2, b_rest)
+        _walk(out, _add(p, b2, _neg(db), c, _neg(dc)), a, _neg(b2), _neg(c_rest))
+        _walk(out, _add(p, a, _neg(da), b2, c, _neg(dc)), _neg(c), _neg(a_rest), b_rest)
+        _walk(out, _add(p, a, _neg(da), b2, _neg(db)), _neg(b2), c2, _neg(a_rest))
+
+
+def gilbert3d(width: int, height: int, depth: int) -> np.ndarray:
+    """Cells (x, y, z) of a width x height x depth cuboid in generalized Hilbert order, shape (N, 3)."""
+    if min(width, height, depth) < 1:
+        raise ValueError(f"A Hilbert curve needs a non-empty grid, got {width}x{height}x{depth}.")
+    out: list[np.ndarray] = []
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        _walk(out, (0, 0, 0), (width, 0, 0), (0, height, 0), (0, 0, depth))
+    finally:
+        sys.setrecursionlimit(limit)
+    return np.concatenate(out, axis=0)
+
+
+@functools.lru_cache(maxsize=64)
+def _curve_cpu(frames: int, height: int, width: int) -> torch.Tensor:
+    cells = gilbert3d(height, width, frames).astype(np.int64)
+    flat = cells[:, 0] * width * frames + cells[:, 1] * frames + cells[:, 2]
+    return torch.from_numpy(flat)
+
+
+@functools.lru_cache(maxsize=64)
+def _curve_on(frames: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    return _curve_cpu(frames, height, width).to(device)
+
+
+def hilbert_curve(frames: int, height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The official token order of a local block on a (frames, height, width) feature grid.
+
+    Returns an int64 permutation of ``range(frames*height*width)``: position i of the reordered sequence holds
+    token ``curve[i]`` of the (h, w, T)-flattened grid. Cached per grid and device; do not modify it.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cpu":
+        return _curve_cpu(int(frames), int(height), int(width))
+    return _curve_on(int(frames), int(height), int(width), device)

@@ -1,0 +1,191 @@
+"""The RainMamba generator: ConvNeXt encoder -> fused H/4 features -> Mamba stages -> pixel-shuffle decoder.
+
+Shapes and names follow the authors' network exactly so their checkpoints load; SPEC.md sections 2-5 is the
+reference. Every size-dependent piece (the Hilbert curves above all) is computed from the input it gets, so
+any T and any H, W that are multiples of 8 work.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .bimamba import BiMamba
+from .convnext import ConvNeXt
+from .hilbert import hilbert_curve
+from .presets import Preset, get_preset
+
+
+class SequenceDWConv(nn.Module):
+    """Depthwise 3x3x3 conv on a token sequence read as a (T, h, w) raster, whatever its real order."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv3d(dim, dim, 3, 1, 1, groups=dim)
+
+    def forward(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        batch, length, dim = x.shape
+        x = self.dwconv(x.transpose(1, 2).reshape(batch, dim, *grid))
+        return x.flatten(2).transpose(1, 2)
+
+
+class Mlp(nn.Module):
+    """fc1 -> depthwise 3-D conv over the sequence -> GELU -> fc2."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.dwconv = SequenceDWConv(hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        return self.fc2(F.gelu(self.dwconv(self.fc1(x), grid)))
+
+
+@functools.lru_cache(maxsize=64)
+def _inverse(curve: Tensor) -> Tensor:
+    inverse = torch.empty_like(curve)
+    inverse[curve] = torch.arange(curve.numel(), device=curve.device)
+    return inverse
+
+
+class MambaBlock(nn.Module):
+    """x + BiMamba(LN(x)), then + Mlp(LN(x)), on the tokens of a (B, T, C, h, w) feature video.
+
+    ``scan="raster"`` (global blocks) orders tokens t*h*w + y*w + x. ``scan="hilbert"`` (local blocks) flattens
+    (h, w, T) with time fastest, reorders along the 3-D Hilbert curve, and scatters the result back. The
+    Mlp's depthwise conv still reads the Hilbert-ordered sequence as a (T, h, w) raster: the official weights
+    were trained with that quirk, so it is reproduced.
+    """
+
+    def __init__(self, dim: int, scan: str) -> None:
+        super().__init__()
+        if scan not in ("raster", "hilbert"):
+            raise ValueError(f"scan must be 'raster' or 'hilbert', got {scan!r}")
+        self.scan = scan
+        self.norm1 = nn.LayerNorm(dim)
+        self.mamba = BiMamba(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, 4 * dim)
+        self.apply(_init_linear)
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, frames, dim, height, width = x.shape
+        grid = (frames, height, width)
+        if self.scan == "raster":
+            seq = x.transpose(1, 2).reshape(batch, dim, -1).transpose(1, 2)
+        else:
+            curve = hilbert_curve(frames, height, width, x.device)
+            seq = x.permute(0, 2, 3, 4, 1).reshape(batch, dim, -1)[:, :, curve].transpose(1, 2)
+        seq = seq + self.mamba(self.norm1(seq))
+        seq = seq + self.mlp(self.norm2(seq), grid)
+        seq = seq.transpose(1, 2)
+        if self.scan == "raster":
+            return seq.reshape(batch, dim, frames, height, width).transpose(1, 2)
+        seq = seq[:, :, _inverse(curve)]
+        return seq.reshape(batch, dim, height, width, frames).permute(0, 4, 1, 2, 3)
+
+
+def _init_linear(module: nn.Module) -> None:
+    """The authors' block init: every Linear trunc-normal(0.02) with zero bias (dt_proj.bias included)."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class LateralConv(nn.Module):
+    """A 1x1 projection, wrapped so its tensors are named ``conv.*`` like the official ones."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class ProjectionHead(nn.Module):
+    """Projects every encoder stage to C channels."""
+
+    def __init__(self, widths: tuple[int, ...], channels: int) -> None:
+        super().__init__()
+        self.lateral_convs = nn.ModuleList(LateralConv(w, channels) for w in widths)
+
+    def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        return [conv(f) for conv, f in zip(self.lateral_convs, feats)]
+
+
+def _channels_last_3d(x: Tensor) -> Tensor:
+    """(B, C, T, H, W) <-> (B, T, C, H, W)."""
+    return x.transpose(1, 2)
+
+
+class RainMamba(nn.Module):
+    """Video deraining network: (B, T, 3, H, W) rainy frames in [0, 1] -> (B, T, 3, H, W) clean frames."""
+
+    def __init__(self, preset: Preset | str = "vrds") -> None:
+        super().__init__()
+        self.preset = preset = get_preset(preset)
+        c = self.num_features = preset.num_features
+        n_high, n_low, n_last = preset.blocks
+        self.feat_extract = ConvNeXt(preset.encoder_depths, preset.encoder_widths)
+        self.head = ProjectionHead(preset.encoder_widths, c)
+        self.refine = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.SELU(), nn.Conv2d(c, c, 3, padding=1),
+                                    nn.SELU(), nn.Conv2d(c, c, 1))
+        self.conv1 = nn.Conv3d(c, 2 * c, 3, stride=(1, 2, 2), padding=1)
+        self.upconv2 = nn.ConvTranspose3d(2 * c, c, 3, stride=(1, 2, 2), padding=1, output_padding=(0, 1, 1))
+        d = preset.decoder_width
+        self.conv_before_upsample1 = nn.Conv3d(c, d, (1, 3, 3), padding=(0, 1, 1))
+        self.conv_before_upsample2 = nn.Conv3d(d // 4, d // 2, (1, 3, 3), padding=(0, 1, 1))
+        self.conv_last = nn.Conv3d(d // 8, 3, (1, 3, 3), padding=(0, 1, 1))
+        # the official names number the H/4 blocks across both H/4 stages: 1..n_high, then n_high+1..
+        self.stage_high = self._add_blocks("", range(1, n_high + 1), c)
+        self.stage_low = self._add_blocks("LowRes", range(1, n_low + 1), 2 * c)
+        self.stage_last = self._add_blocks("", range(n_high + 1, n_high + n_last + 1), c)
+
+    def _add_blocks(self, suffix: str, numbers: range, dim: int) -> list[str]:
+        names = []
+        for k in numbers:
+            for kind, scan in (("Global", "raster"), ("Local", "hilbert")):
+                name = f"{kind}MambaBlock{suffix}{k}"
+                self.add_module(name, MambaBlock(dim, scan))
+                names.append(name)
+        return names
+
+    def _run_stage(self, names: list[str], x: Tensor) -> Tensor:
+        for name in names:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, frames, _, height, width = x.shape
+        if height % 8 or width % 8:
+            raise ValueError(f"RainMamba needs H and W to be multiples of 8, got {height}x{width}: pad the frames "
+                             "(models.Derainer does it for you).")
+        d1, d2, d3, d4 = self.head(self.feat_extract(x.reshape(batch * frames, 3, height, width)))
+        size = d1.shape[-2:]
+        up = functools.partial(F.interpolate, size=size, mode="bilinear", align_corners=True)
+        f = (d1 + up(d2) + up(d3) + up(d4)) / 4
+        f = self.refine(f) + f
+        f = f.reshape(batch, frames, self.num_features, *size)
+
+        f = self._run_stage(self.stage_high, f)
+        f = _channels_last_3d(F.relu(self.conv1(_channels_last_3d(f))))
+        f = self._run_stage(self.stage_low, f)
+        f = _channels_last_3d(F.relu(self.upconv2(_channels_last_3d(f))))
+        f = self._run_stage(self.stage_last, f)
+        return self._decode(_channels_last_3d(f))
+
+    def _decode(self, x: Tensor) -> Tensor:
+        """Per-frame conv -> PixelShuffle(2) -> conv -> PixelShuffle(2) -> conv; (B, C, T, h, w) -> (B, T, 3, H, W)."""
+        x = F.pixel_shuffle(_channels_last_3d(self.conv_before_upsample1(x)), 2)
+        x = F.pixel_shuffle(_channels_last_3d(self.conv_before_upsample2(_channels_last_3d(x))), 2)
+        return _channels_last_3d(self.conv_last(_channels_last_3d(x)))
+
+
+def build(preset: Preset | str = "vrds") -> RainMamba:
+    """A RainMamba network for ``preset`` with the authors' initialisation (random weights)."""
+    return RainMamba(preset)

@@ -1,0 +1,74 @@
+"""Where weights live and how a ``model=`` argument becomes a network.
+
+Three places: the default model shipped inside the package (``models/weights/``), the user's model directory
+(``$RAINMAMBA_HOME``, else ``$XDG_DATA_HOME/rainmamba/models``, else ``~/.local/share/rainmamba/models``) where
+``rainmamba models import`` installs converted official weights as ``<preset>.safetensors``, and any path.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import infer_preset, load, read_checkpoint, save_checkpoint
+from .network import RainMamba, build
+from .presets import PRESETS, get_preset
+
+SHIPPED_DIR = Path(__file__).with_name("weights")
+DEFAULT_MODEL_FILE = SHIPPED_DIR / "rainmamba_tiny_synthetic.safetensors"
+
+
+def model_dir() -> Path:
+    """The user's model directory (created on demand by ``import``)."""
+    if os.environ.get("RAINMAMBA_HOME"):
+        return Path(os.environ["RAINMAMBA_HOME"]).expanduser()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "rainmamba" / "models"
+
+
+def installed_weights() -> dict[str, Path]:
+    """Preset name -> installed weights file, for every preset with weights in the user's model directory."""
+    folder = model_dir()
+    return {name: folder / f"{name}.safetensors" for name in PRESETS if (folder / f"{name}.safetensors").is_file()}
+
+
+def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
+    """Convert an official (or any supported) checkpoint to the project format and install it under its preset."""
+    ckpt = read_checkpoint(path)
+    chosen = infer_preset(ckpt, preset)
+    net = load(path, preset=chosen)
+    provenance = dict(ckpt.provenance, imported_from=str(Path(path).resolve()))
+    return save_checkpoint(net, model_dir() / f"{chosen.name}.safetensors", provenance)
+
+
+def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
+                  device: str | torch.device | None = None) -> nn.Module:
+    """Turn a ``model=`` argument into a network in eval mode.
+
+    ``None`` or ``"default"``: the shipped default model. A preset name: its installed weights (a clear error
+    says how to get and import them when missing). A path: that checkpoint. An ``nn.Module``: used as is.
+    """
+    if isinstance(model, nn.Module):
+        return model.to(device).eval() if device is not None else model.eval()
+    if model is None or str(model) == "default":
+        if DEFAULT_MODEL_FILE.is_file():
+            return load(DEFAULT_MODEL_FILE, device=device)
+        warnings.warn("The shipped default weights are missing from this install: using the 'tiny' preset with "
+                      "RANDOM weights, which does not remove rain.", stacklevel=2)
+        torch.manual_seed(0)
+        return build("tiny").to(device or "cpu").eval()
+    text = str(model)
+    if text.lower() in PRESETS and not Path(text).exists():
+        preset = get_preset(text)
+        path = model_dir() / f"{preset.name}.safetensors"
+        if not path.is_file():
+            where = preset.weights_url or "no public weights: train them with `rainmamba train`"
+            raise FileNotFoundError(
+                f"No weights installed for preset '{preset.name}' (looked for {path}). Get "
+                f"{preset.weights_file or 'them'} from {where}, then run "
+                f"`rainmamba models import {preset.weights_file or 'WEIGHTS.pth'} --preset {preset.name}`.")
+        return load(path, device=device)
+    return load(text, device=device)
