@@ -16,6 +16,11 @@ from .scan import causal_conv1d, selective_scan
 
 
 
+def _at_least_float32(t: Tensor) -> Tensor:
+    """SSM parameters stay in float32 under float16/bfloat16 (as in mamba_ssm); float64 stays float64."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 class BiMamba(nn.Module):
     """Bidirectional selective state-space layer on (B, L, dim) token sequences."""
 
@@ -45,10 +50,10 @@ class BiMamba(nn.Module):
         x = causal_conv1d(x, conv.weight[:, 0, :], conv.bias, activation="silu")
         dt, B, C = torch.split(x_proj(x.transpose(1, 2)), [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = (dt @ dt_proj.weight.t()).transpose(1, 2)
-        A = -torch.exp(getattr(self, f"A{suffix}_log").float())
+        A = -torch.exp(_at_least_float32(getattr(self, f"A{suffix}_log")))
         return selective_scan(x, delta, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
-                              getattr(self, f"D{suffix}").float(), z=z, delta_bias=dt_proj.bias.float(),
-                              delta_softplus=True)
+                              _at_least_float32(getattr(self, f"D{suffix}")), z=z,
+                              delta_bias=_at_least_float32(dt_proj.bias), delta_softplus=True)
 
     def forward(self, u: Tensor) -> Tensor:
         xz = self.in_proj(u).transpose(1, 2)  # (B, 2*d_inner, L)

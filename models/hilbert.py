@@ -42,6 +42,8 @@ def _length(v: Vec) -> int:
 def _walk(out: list[np.ndarray], p: Vec, a: Vec, b: Vec, c: Vec) -> None:
     """Append the cells of the cuboid at ``p`` spanned by major axis ``a`` and axes ``b``, ``c``."""
     w, h, d = _length(a), _length(b), _length(c)
+    if 0 in (w, h, d):  # thin grids halve an axis of length 1 to nothing: that piece holds no cells
+        return
     da, db, dc = _unit(a), _unit(b), _unit(c)
 
     # a single row of cells: emit it in one go

@@ -2,7 +2,7 @@
 
 Shapes and names follow the authors' network exactly so their checkpoints load; SPEC.md sections 2-5 is the
 reference. Every size-dependent piece (the Hilbert curves above all) is computed from the input it gets, so
-any T and any H, W that are multiples of 8 work.
+any T and any H, W that are multiples of 8 (and at least 32) work.
 """
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from .bimamba import BiMamba
 from .convnext import ConvNeXt
 from .hilbert import hilbert_curve
 from .presets import Preset, get_preset
+
+
+MIN_SIZE = 32  # the encoder's last stage works at H/32, which must keep at least one pixel
+SIZE_MULTIPLE = 8  # H/4 features are halved once more by conv1 and restored by upconv2
 
 
 class SequenceDWConv(nn.Module):
@@ -162,9 +166,9 @@ class RainMamba(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         batch, frames, _, height, width = x.shape
-        if height % 8 or width % 8:
-            raise ValueError(f"RainMamba needs H and W to be multiples of 8, got {height}x{width}: pad the frames "
-                             "(models.Derainer does it for you).")
+        if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < MIN_SIZE:
+            raise ValueError(f"RainMamba needs H and W to be multiples of 8 and at least {MIN_SIZE}, got "
+                             f"{height}x{width}: pad the frames (models.Derainer does it for you).")
         d1, d2, d3, d4 = self.head(self.feat_extract(x.reshape(batch * frames, 3, height, width)))
         size = d1.shape[-2:]
         up = functools.partial(F.interpolate, size=size, mode="bilinear", align_corners=True)

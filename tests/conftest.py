@@ -1,0 +1,68 @@
+"""Shared fixtures: where the official tensor listings are, fake official checkpoints, a tiny network."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+OFFICIAL_JSON = {"vrds": "VRDS", "lwdds": "LWDDS", "rainvidss": "RainVIDSS", "rainsynall100": "RainSynAll100"}
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def official_listing(preset: str) -> dict:
+    """The authors' tensor listing for ``preset`` from ../shared/official (skips when shared/ is absent)."""
+    path = SHARED / "official" / f"state_dict_{OFFICIAL_JSON[preset]}.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is not available: the official tensor listings live in the project's shared/ folder")
+    return json.loads(path.read_text())
+
+
+def write_official_checkpoint(path: Path, preset: str, seed: int = 0, config: str | None = None,
+                              prefix: str = "generator.") -> dict[str, torch.Tensor]:
+    """Write a checkpoint in the authors' exact mmcv layout with random weights; return the generator tensors.
+
+    Tensor names and shapes come from the official listing (generator, step_counter and the losses' VGG
+    tensors), the top level is {'meta', 'state_dict', 'optimizer'} as mmcv's runner saves it.
+    """
+    import models
+
+    listing = official_listing(preset)
+    torch.manual_seed(seed)
+    generator = models.build(preset).state_dict()
+    state = {}
+    for name, shape in listing["full_model_state_dict_as_saved_by_mmedit"].items():
+        if name.startswith("generator."):
+            tensor = generator[name[len("generator."):]]
+            assert list(tensor.shape) == shape
+            state[prefix + name[len("generator."):]] = tensor
+        else:
+            state[name] = torch.randn(shape)
+    meta = {"exp_name": f"RainMamba_{listing['dataset']}", "mmedit Version": "0.16.1", "seed": 0,
+            "env_info": "", "mmedit_version": "0.16.1", "iter": 300000, "epoch": 1, "mmcv_version": "1.7.1",
+            "time": "Thu Jan  1 00:00:00 2024",
+            "config": config if config is not None else f"exp_name = 'RainMamba_{listing['dataset']}'\n"}
+    torch.save({"meta": meta, "state_dict": state, "optimizer": {"generator": {"state": {}, "param_groups": []}}},
+               path)
+    return generator
+
+
+@pytest.fixture
+def model_home(tmp_path, monkeypatch) -> Path:
+    """An empty user model directory (RAINMAMBA_HOME) for this test."""
+    home = tmp_path / "model_home"
+    monkeypatch.setenv("RAINMAMBA_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def tiny_net():
+    """A tiny-preset network with fixed random weights, in eval mode."""
+    import models
+
+    torch.manual_seed(0)
+    return models.build("tiny").eval()
