@@ -69,7 +69,8 @@ def _read_project(path: Path) -> Checkpoint:
             metadata = f.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"Checkpoint {path} is truncated or corrupt ({err}): download or export it again.") from None
+        raise CheckpointError(f"Checkpoint {path} is truncated or corrupt ({err}): download or export it "
+                              "again.") from None
     preset = None
     if "architecture" in metadata:
         preset = preset_from_architecture(json.loads(metadata["architecture"]))
@@ -88,7 +89,7 @@ def _read_torch(path: Path) -> Checkpoint:
         if "weights_only" in str(err) or "Unsupported global" in str(err):
             reason = "it contains Python objects other than tensors, which are not loaded for safety"
         else:
-            reason = f"it is truncated, corrupt or not a PyTorch file ({first_line[:200]})"
+            reason = f"it is truncated or corrupt, or not a PyTorch file ({first_line.split('. ')[0][:160]})"
         raise CheckpointError(f"Cannot read checkpoint {path}: {reason}. Use the authors' released .pth or a "
                               "file written by `rainmamba train` / `rainmamba models import`.") from None
     if not isinstance(obj, Mapping):

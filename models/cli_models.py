@@ -1,0 +1,87 @@
+"""``rainmamba models``: list presets and installed weights, inspect a checkpoint, import the authors' weights."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+import torch
+
+from .checkpoint import CheckpointError, check_state_dict, infer_preset, read_checkpoint
+from .network import build
+from .presets import OFFICIAL_PRESETS, PRESETS
+from .registry import DEFAULT_MODEL_FILE, import_official, installed_weights, model_dir
+
+
+@click.group("models")
+def models_group() -> None:
+    """Manage RainMamba weights: presets, installed files, the authors' checkpoints.
+
+    \b
+    Get the authors' weights (VRDS.pth, LWDDS.pth, RainVIDSS.pth, RainSynAll100.pth) from
+    https://github.com/TonyHongtaoWu/RainMamba, then:
+      rainmamba models import VRDS.pth --preset vrds
+      rainmamba derain rainy.mp4 clean.mp4 --model vrds
+    The model directory is $RAINMAMBA_HOME (default ~/.local/share/rainmamba/models).
+    """
+
+
+@models_group.command("list")
+def list_command() -> None:
+    """Show every preset, its window and tile, and whether weights are installed."""
+    installed = installed_weights()
+    click.echo(f"model directory: {model_dir()}")
+    shipped = DEFAULT_MODEL_FILE if DEFAULT_MODEL_FILE.is_file() else "missing from this install"
+    click.echo(f"default model:   {shipped}\n")
+    click.echo(f"{'preset':<14}{'C':>5}{'T':>4}  {'tile':<9}{'overlap T,H,W':<15}weights")
+    for name, p in PRESETS.items():
+        where = str(installed[name]) if name in installed else (
+            f"not installed: rainmamba models import {p.weights_file} --preset {name}" if name in OFFICIAL_PRESETS
+            else "-")
+        tile = f"{p.tile[0]}x{p.tile[1]}"
+        click.echo(f"{name:<14}{p.num_features:>5}{p.frames:>4}  {tile:<9}{','.join(map(str, p.tile_overlap)):<15}{where}")
+
+
+@models_group.command("info")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--preset", help="Preset to check the file against (default: inferred from the file).")
+@click.option("--tensors", is_flag=True, help="Also list every tensor name and shape.")
+def info_command(path: Path, preset: str | None, tensors: bool) -> None:
+    """Describe a checkpoint: format, preset, parameter count, provenance, and whether it loads strictly."""
+    try:
+        ckpt = read_checkpoint(path)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"file:        {path}")
+    click.echo(f"format:      {ckpt.source_format}")
+    click.echo(f"tensors:     {len(ckpt.state_dict)} "
+               f"({sum(t.numel() for t in ckpt.state_dict.values()):,} values, "
+               f"{', '.join(f'{n} {d}' for d, n in Counter(str(t.dtype).replace('torch.', '') for t in ckpt.state_dict.values()).items())})")
+    try:
+        chosen = infer_preset(ckpt, preset)
+        with torch.device("meta"):
+            check_state_dict(build(chosen), ckpt.state_dict, chosen)
+        click.echo(f"preset:      {chosen.name} (C={chosen.num_features}, T={chosen.frames}, tile "
+                   f"{chosen.tile[0]}x{chosen.tile[1]}, overlap {chosen.tile_overlap}) -- loads strictly")
+    except (CheckpointError, ValueError) as err:
+        click.echo(f"preset:      {err}")
+    for key, value in ckpt.provenance.items():
+        click.echo(f"provenance:  {key} = {value}")
+    if tensors:
+        for name, t in ckpt.state_dict.items():
+            click.echo(f"  {name:<60} {tuple(t.shape)}")
+
+
+@models_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--preset", type=click.Choice(list(PRESETS)), help="The preset the weights belong to "
+              "(needed for the C=128 files: vrds, lwdds or rainvidss).")
+def import_command(path: Path, preset: str | None) -> None:
+    """Convert an official .pth (or any checkpoint) to the project format and install it as `--model PRESET`."""
+    try:
+        installed = import_official(path, preset)
+    except (CheckpointError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    name = installed.stem
+    click.echo(f"installed {path.name} as '{name}': {installed}")
+    click.echo(f"use it with model=\"{name}\" (VapourSynth, OpenCV) or `rainmamba derain IN OUT --model {name}`")
