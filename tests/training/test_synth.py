@@ -1,0 +1,214 @@
+"""Synthetic rain, clean scenes, synthetic datasets on disk and the ``rainmamba synth`` command."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from models.cli import main
+from training.datasets import find_pairs, read_frames
+from training.scenes import photo_scene, procedural_canvas, procedural_scene
+from training.synth import RainParams, add_rain, render_streaks, write_synthetic_dataset
+
+NO_EXTRAS = dict(fog_prob=0.0, drop_prob=0.0)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def grey_clip(frames=4, size=48, level=0.3) -> np.ndarray:
+    return np.full((frames, size, size, 3), level, np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------
+# rain
+
+
+def test_add_rain_changes_the_clip_and_keeps_its_shape():
+    clean = procedural_scene(5, 64, 64, rng(1))
+    rainy = add_rain(clean, RainParams(), rng(2))
+    assert rainy.shape == clean.shape and rainy.dtype == np.float32
+    assert 0 <= rainy.min() and rainy.max() <= 1
+    assert np.abs(rainy - clean).mean() > 1e-3
+
+
+def test_rain_layer_grows_with_density():
+    means = []
+    for density in (5, 30, 120):
+        params = RainParams(density=(density, density), **NO_EXTRAS)
+        means.append(float((add_rain(grey_clip(), params, rng(3)) - 0.3).mean()))
+    assert 0 < means[0] < means[1] < means[2]
+
+
+def test_no_streaks_at_zero_density():
+    clean = grey_clip()
+    assert np.array_equal(add_rain(clean, RainParams(density=(0, 0), **NO_EXTRAS), rng()), clean)
+
+
+def best_shift(a: np.ndarray, b: np.ndarray, reach: int = 14) -> tuple[int, int]:
+    """The (dy, dx) that best maps image a onto image b, judged away from the borders."""
+    inner = (slice(reach, -reach), slice(reach, -reach))
+    errors = {(dy, dx): float(np.square(np.roll(a, (dy, dx), axis=(0, 1))[inner] - b[inner]).mean())
+              for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)}
+    return min(errors, key=errors.get)
+
+
+@pytest.mark.parametrize("angle, speed", [(0.0, 6.0), (30.0, 10.0), (-20.0, 8.0)])
+def test_streaks_move_coherently_between_frames(angle, speed):
+    params = RainParams(density=(40, 40), angle=(angle, angle), angle_jitter=0.0, speed=(speed, speed),
+                        length=(6, 6), **NO_EXTRAS)
+    layer = render_streaks(4, 96, 96, params, rng(4))
+    expected = (speed * np.cos(np.deg2rad(angle)), speed * np.sin(np.deg2rad(angle)))
+    for t in range(3):
+        assert np.abs(layer[t + 1] - layer[t]).mean() > 1e-3          # they move
+        dy, dx = best_shift(layer[t], layer[t + 1])
+        assert abs(dy - expected[0]) <= 1 and abs(dx - expected[1]) <= 1, (dy, dx, expected)
+
+
+def test_lens_drops_persist_and_refract():
+    canvas = procedural_canvas(64, 64, rng(5))
+    clean = np.repeat(canvas[None], 6, axis=0)
+    params = RainParams(density=(0, 0), fog_prob=0.0, drop_prob=1.0, drop_count=(12, 12),
+                        drop_radius=(0.08, 0.1), drop_speed=(0.3, 0.3))
+    rainy = add_rain(clean, params, rng(6))
+    masks = np.abs(rainy - clean).max(axis=-1) > 0.02
+    assert masks[0].mean() > 0.02                                       # drops are visible
+    overlap = (masks[0] & masks[-1]).sum() / (masks[0] | masks[-1]).sum()
+    assert overlap > 0.5                                               # the same drops, barely moved
+    assert not np.array_equal(rainy[0], rainy[-1])                     # but they do slide
+
+
+def test_fog_brightens_dark_scenes():
+    params = RainParams(density=(0, 0), fog=(0.3, 0.3), fog_prob=1.0, drop_prob=0.0)
+    assert add_rain(grey_clip(level=0.05), params, rng()).mean() > 0.1
+
+
+def test_rain_is_deterministic_by_seed():
+    clean = procedural_scene(3, 32, 32, rng(7))
+    params = RainParams(fog_prob=0.5, drop_prob=0.5)
+    assert np.array_equal(add_rain(clean, params, rng(8)), add_rain(clean, params, rng(8)))
+    assert not np.array_equal(add_rain(clean, params, rng(8)), add_rain(clean, params, rng(9)))
+
+
+def test_invalid_params_are_named():
+    with pytest.raises(ValueError, match="density"):
+        RainParams(density=(50, 10))
+    with pytest.raises(ValueError, match="brightness"):
+        RainParams(brightness=(0.5, 2.0))
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        add_rain(np.zeros((8, 8, 3), np.float32), RainParams(), rng())
+
+
+def test_a_small_clip_renders_in_milliseconds():
+    clean = procedural_scene(5, 64, 64, rng(0))
+    add_rain(clean, RainParams(drop_prob=1.0, fog_prob=1.0), rng(0))   # warm-up
+    began = time.perf_counter()
+    for seed in range(10):
+        add_rain(procedural_scene(5, 64, 64, rng(seed)), RainParams(drop_prob=1.0, fog_prob=1.0), rng(seed))
+    assert (time.perf_counter() - began) / 10 < 0.05
+
+
+# ----------------------------------------------------------------------------------------------------
+# scenes
+
+
+def test_procedural_scenes_move_and_vary_by_seed():
+    a, b = procedural_scene(4, 48, 64, rng(10)), procedural_scene(4, 48, 64, rng(11))
+    assert a.shape == (4, 48, 64, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+    assert np.abs(a[0] - a[-1]).mean() > 1e-3                         # camera/object motion
+    assert np.abs(a - b).mean() > 0.05                                 # different worlds
+    assert np.array_equal(a, procedural_scene(4, 48, 64, rng(10)))
+
+
+def test_photo_scene_from_a_skimage_photo():
+    pytest.importorskip("skimage")
+    from training.scenes import load_skimage_photo
+
+    photo = load_skimage_photo("chelsea")
+    clip = photo_scene(photo, 3, 40, 56, rng(12))
+    assert clip.shape == (3, 40, 56, 3) and 0 <= clip.min() and clip.max() <= 1
+    assert np.abs(clip[0] - clip[-1]).mean() > 1e-4
+    small = photo_scene(photo[:20, :20], 2, 32, 32, rng(0))          # smaller than the frame: enlarged
+    assert small.shape == (2, 32, 32, 3)
+
+
+# ----------------------------------------------------------------------------------------------------
+# datasets on disk
+
+
+def test_synthetic_dataset_reads_back_and_is_deterministic(tmp_path):
+    for out in ("a", "b"):
+        write_synthetic_dataset(tmp_path / out, 3, 4, 24, 32, seed=5, drops=True)
+    pairs = find_pairs(tmp_path / "a", "generic")
+    assert [p.name for p in pairs] == ["seq_00000", "seq_00001", "seq_00002"]
+    assert all(p.num_frames == 4 and p.size == (24, 32) for p in pairs)
+    for pair, twin in zip(pairs, find_pairs(tmp_path / "b", "generic")):
+        assert np.array_equal(read_frames(pair.rainy), read_frames(twin.rainy))
+        assert not np.array_equal(read_frames(pair.rainy), read_frames(pair.clean))
+    assert (tmp_path / "a" / "synth.json").is_file()
+
+
+def test_synthetic_dataset_refuses_a_non_empty_folder(tmp_path):
+    write_synthetic_dataset(tmp_path, 2, 2, 16, 16)
+    with pytest.raises(FileExistsError, match="not empty"):
+        write_synthetic_dataset(tmp_path, 1, 2, 16, 16)
+    write_synthetic_dataset(tmp_path, 1, 2, 16, 16, overwrite=True)
+    assert len(find_pairs(tmp_path, "generic")) == 1                  # stale sequences removed
+
+
+def test_synthetic_dataset_from_clean_material(tmp_path):
+    source = tmp_path / "source"
+    (source / "clip").mkdir(parents=True)
+    frames = (procedural_scene(6, 20, 28, rng(13)) * 255).astype(np.uint8)
+    for t, frame in enumerate(frames):
+        cv2.imwrite(str(source / "clip" / f"{t}.png"), frame[..., ::-1])
+    cv2.imwrite(str(source / "photo.png"), frames[0][..., ::-1])
+    write_synthetic_dataset(tmp_path / "out", 2, 4, None, None, clean_source=source)
+    pairs = find_pairs(tmp_path / "out", "generic")
+    clean = read_frames(pairs[0].clean)                                # item 0: the frame folder
+    start = [t for t in range(3) if np.array_equal(frames[t], clean[0])]
+    assert start and np.array_equal(frames[start[0]:start[0] + 4], clean)
+    assert pairs[1].size == (20, 28) and pairs[1].num_frames == 4     # item 1: the photo, native size
+
+
+def test_too_short_clean_source_is_a_clear_error(tmp_path):
+    (tmp_path / "src" / "clip").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "src" / "clip" / "0.png"), np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(ValueError, match="has 1 frames, fewer than the 3"):
+        write_synthetic_dataset(tmp_path / "out", 1, 3, 16, 16, clean_source=tmp_path / "src")
+    assert not (tmp_path / "out").exists()                            # checked before writing anything
+
+
+# ----------------------------------------------------------------------------------------------------
+# the command
+
+
+def test_synth_command_writes_a_generic_tree(tmp_path):
+    out = tmp_path / "synth"
+    result = CliRunner().invoke(main, ["synth", str(out), "-n", "2", "-t", "3", "--size", "24x32",
+                                       "--density", "20,40", "--angle", "10", "--drops", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    pairs = find_pairs(out, "generic")
+    assert len(pairs) == 2 and pairs[0].num_frames == 3 and pairs[0].size == (24, 32)
+    again = CliRunner().invoke(main, ["synth", str(out), "-n", "1"])
+    assert again.exit_code == 1 and "not empty" in again.output and "Traceback" not in again.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--density", "3,x"], "not a range"),
+    (["--size", "12by12"], "not a size"),
+    (["--size", "native"], "needs --clean"),
+    (["--brightness", "0.5,3"], "brightness"),
+])
+def test_synth_command_rejects_bad_options(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", *args])
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_synth_help_teaches():
+    result = CliRunner().invoke(main, ["synth", "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output and "--drops" in result.output

@@ -1,0 +1,321 @@
+"""Temporally coherent synthetic rain over clean clips, and paired datasets made of it.
+
+:func:`add_rain` renders, over a clean clip (T, H, W, 3):
+
+1. optional rain fog: a smooth haze towards a grey airlight, denser towards the top;
+2. rain streaks: each streak has a depth that sets its length, width, speed and brightness (near
+   streaks are longer, wider, faster, brighter), a fall direction around the sequence's wind angle,
+   and a position advanced by its velocity every frame, wrapping around a margin outside the frame,
+   so the same streaks move coherently through the clip; drawn as anti-aliased motion-blurred lines
+   and screen-blended onto the scene;
+3. optional raindrops on the lens: elliptic drops that persist through the clip and slide slowly
+   down, each showing a flipped, magnified, defocused view of the scene behind it inside a soft mask
+   with a darker rim.
+
+:func:`write_synthetic_dataset` writes such pairs in the ``generic`` layout that
+:func:`training.layouts.find_pairs` reads: ``OUT/rainy/<seq>/%06d.png`` + ``OUT/clean/<seq>/%06d.png``,
+plus ``OUT/synth.json`` recording how they were made. Each sequence depends only on (seed, its index).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .scenes import (SKIMAGE_PHOTOS, FolderClips, load_skimage_photo, photo_scene, procedural_scene,
+                     value_noise)
+
+__all__ = ["RainParams", "add_rain", "render_streaks", "write_synthetic_dataset", "SCENE_KINDS"]
+
+Range = tuple[float, float]
+SCENE_KINDS = ("procedural", "photos", "mixed")
+_BRIGHTNESS_LEVELS = 16   # streaks are drawn in this many grey levels, one OpenCV call per level
+
+
+@dataclass(frozen=True)
+class RainParams:
+    """Ranges (low, high) the rain of each sequence is drawn from; units in the comments.
+
+    Streak length, width, speed and brightness are drawn per streak, correlated through its depth;
+    density, wind angle, fog and drops per sequence.
+    """
+
+    density: Range = (10.0, 80.0)          # streaks per 100x100 pixels
+    angle: Range = (-25.0, 25.0)           # degrees from vertical; positive leans right
+    angle_jitter: float = 4.0              # per-streak spread around the sequence angle, degrees
+    length: Range = (8.0, 40.0)            # pixels
+    width: Range = (1.0, 2.5)              # pixels
+    speed: Range = (10.0, 40.0)            # pixels per frame along the fall direction
+    brightness: Range = (0.2, 0.7)         # peak added light, 0..1
+    fog: Range = (0.05, 0.4)               # haze opacity at the densest point, 0..1
+    fog_prob: float = 0.3                  # chance a sequence has fog
+    drop_prob: float = 0.0                 # chance a sequence has raindrops on the lens
+    drop_count: Range = (2.0, 10.0)        # drops per 256x256 pixels
+    drop_radius: Range = (0.03, 0.10)      # fraction of min(H, W)
+    drop_speed: Range = (0.0, 0.6)         # sliding speed, pixels per frame
+
+    def __post_init__(self) -> None:
+        bounds = {"density": (0, None), "length": (0, None), "width": (0.1, None), "speed": (0, None),
+                  "brightness": (0, 1), "fog": (0, 1), "drop_count": (0, None), "drop_radius": (0.001, 1),
+                  "drop_speed": (0, None), "angle": (-89, 89)}
+        for name, (least, most) in bounds.items():
+            low, high = getattr(self, name)
+            if low > high or low < least or (most is not None and high > most):
+                allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
+                raise ValueError(f"Rain parameter {name}={low},{high} is invalid: give low <= high, "
+                                 f"both {allowed}.")
+        for name in ("fog_prob", "drop_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"Rain parameter {name}={getattr(self, name)} must be a probability "
+                                 f"in [0, 1].")
+        if self.angle_jitter < 0:
+            raise ValueError(f"Rain parameter angle_jitter={self.angle_jitter} must be >= 0.")
+
+    def replace(self, **changes) -> "RainParams":
+        return dataclasses.replace(self, **changes)
+
+
+def _between(rng: np.random.Generator, bounds: Range, size=None):
+    return rng.uniform(bounds[0], bounds[1], size)
+
+
+def _lerp(bounds: Range, t: np.ndarray) -> np.ndarray:
+    return bounds[0] + (bounds[1] - bounds[0]) * t
+
+
+# ----------------------------------------------------------------------------------------------------
+# streaks
+
+
+def render_streaks(frames: int, height: int, width: int, params: RainParams,
+                   rng: np.random.Generator) -> np.ndarray:
+    """The streak layer alone: (T, H, W) float32 in [0, 1], streaks moving coherently from frame to frame."""
+    margin = params.length[1] + params.speed[1] + 2 * params.width[1]
+    span = np.array([width + 2 * margin, height + 2 * margin])           # wrap domain (x, y)
+    count = int(round(_between(rng, params.density) * span.prod() / 1e4))
+    layer = np.zeros((frames, height, width), np.float32)
+    if count == 0:
+        return layer
+    depth = rng.random(count) ** 1.5                                     # most streaks are far/thin
+    angle = np.deg2rad(_between(rng, params.angle) + rng.normal(0, params.angle_jitter, count))
+    direction = np.stack([np.sin(angle), np.cos(angle)], axis=1)        # (x, y), falling down
+    length = _lerp(params.length, np.clip(depth + rng.normal(0, 0.1, count), 0, 1))
+    speed = _lerp(params.speed, np.clip(depth + rng.normal(0, 0.1, count), 0, 1))
+    thickness = np.clip(np.round(_lerp(params.width, depth)), 1, None).astype(np.int32)
+    level = np.clip(_lerp(params.brightness, depth) * rng.uniform(0.7, 1.0, count), 0, 1)
+    level = np.round(level * (_BRIGHTNESS_LEVELS - 1)).astype(np.int32)  # quantised for batched drawing
+    start = rng.random((count, 2)) * span
+    velocity = direction * speed[:, None]
+    # sub-pixel thickness: a thinner-than-drawn streak gets proportionally dimmer
+    gain = np.clip(_lerp(params.width, depth) / thickness, 0.3, 1.0)
+    canvas = np.zeros((height, width), np.uint8)
+    shift = 4                                                            # 1/16-pixel coordinates
+    for t in range(frames):
+        head = np.mod(start + velocity * t, span) - margin
+        tail = head - direction * length[:, None]
+        segments = np.round(np.stack([tail, head], axis=1) * (1 << shift)).astype(np.int32)
+        canvas[:] = 0
+        for lvl, thick in sorted(set(zip(level.tolist(), thickness.tolist()))):
+            chosen = (level == lvl) & (thickness == thick)
+            value = lvl / (_BRIGHTNESS_LEVELS - 1) * 255 * float(gain[chosen].mean())
+            cv2.polylines(canvas, list(segments[chosen]), False, int(round(value)), int(thick), cv2.LINE_AA,
+                          shift)
+        layer[t] = canvas
+    layer *= 1 / 255
+    for t in range(frames):
+        layer[t] = cv2.GaussianBlur(layer[t], (0, 0), 0.6)
+    return layer
+
+
+# ----------------------------------------------------------------------------------------------------
+# fog and lens drops
+
+
+def _fog(clip: np.ndarray, params: RainParams, rng: np.random.Generator) -> np.ndarray:
+    """Blend towards a grey airlight through a smooth haze map, denser near the top of the frame."""
+    frames, height, width = clip.shape[:3]
+    strength = _between(rng, params.fog)
+    texture = value_noise(rng, height, width, octaves=3, base_cells=3)
+    falloff = np.linspace(1.0, rng.uniform(0.4, 1.0), height, dtype=np.float32)[:, None]
+    haze = (strength * (0.6 + 0.4 * texture) * falloff)[None, :, :, None]
+    airlight = rng.uniform(0.7, 0.95) + rng.uniform(-0.03, 0.03, 3).astype(np.float32)
+    return clip * (1 - haze) + airlight * haze
+
+
+def _drop_layout(height: int, width: int, params: RainParams, rng: np.random.Generator) -> dict:
+    count = int(round(_between(rng, params.drop_count) * height * width / 256 ** 2))
+    count = max(count, 1)
+    radius = _between(rng, params.drop_radius, count) * min(height, width)
+    return {
+        "centre": rng.random((count, 2)) * (width, height),
+        "radii": np.stack([radius, radius * rng.uniform(0.8, 1.4, count)], axis=1),
+        "velocity": np.stack([rng.normal(0, 0.05, count), _between(rng, params.drop_speed, count)], axis=1),
+        "zoom": rng.uniform(0.3, 0.6, count),     # the view inside is shrunk (magnified lens, wide field)
+        "blur": rng.uniform(0.8, 2.0),
+    }
+
+
+def _drop_maps(layout: dict, t: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sampling maps (map_x, map_y) of the refracted view and the drop opacity (H, W) at frame t."""
+    map_y, map_x = np.mgrid[0:height, 0:width].astype(np.float32)
+    alpha = np.zeros((height, width), np.float32)
+    for centre, radii, velocity, zoom in zip(layout["centre"], layout["radii"], layout["velocity"],
+                                             layout["zoom"]):
+        cx, cy = centre + velocity * t
+        rx, ry = radii
+        x0, x1 = max(int(cx - rx) - 1, 0), min(int(cx + rx) + 2, width)
+        y0, y1 = max(int(cy - ry) - 1, 0), min(int(cy + ry) + 2, height)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        dx, dy = (xs - cx) / rx, (ys - cy) / ry
+        r = np.sqrt(dx * dx + dy * dy)
+        mask = np.clip((1 - r) / 0.25, 0, 1)
+        mask = mask * mask * (3 - 2 * mask)                               # smooth edge
+        bulge = zoom * (1 + 0.6 * r * r)                                  # stronger bending at the rim
+        src_x = cx - (xs - cx) * bulge                                    # flipped: a lens inverts
+        src_y = cy - (ys - cy) * bulge - 0.5 * ry
+        region = (slice(y0, y1), slice(x0, x1))
+        nearer = mask > alpha[region]
+        map_x[region] = np.where(nearer, src_x, map_x[region])
+        map_y[region] = np.where(nearer, src_y, map_y[region])
+        alpha[region] = np.maximum(alpha[region], mask)
+    return map_x, map_y, alpha
+
+
+def _lens_drops(clip: np.ndarray, params: RainParams, rng: np.random.Generator) -> np.ndarray:
+    frames, height, width = clip.shape[:3]
+    layout = _drop_layout(height, width, params, rng)
+    out = np.empty_like(clip)
+    for t in range(frames):
+        map_x, map_y, alpha = _drop_maps(layout, t, height, width)
+        view = cv2.remap(clip[t], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        view = cv2.GaussianBlur(view, (0, 0), layout["blur"]) * 1.05
+        rim = 4 * alpha * (1 - alpha)                                    # peaks on the soft edge
+        view *= (1 - 0.3 * rim)[..., None]
+        out[t] = clip[t] * (1 - alpha[..., None]) + view * alpha[..., None]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# public rendering
+
+
+def add_rain(clean: np.ndarray, params: RainParams | None = None,
+             rng: np.random.Generator | None = None) -> np.ndarray:
+    """Render rain over a clean clip (T, H, W, 3) float in [0, 1]; return the rainy clip, clipped.
+
+    All randomness comes from ``rng`` (a seeded ``np.random.Generator`` makes it reproducible).
+    """
+    params = params or RainParams()
+    rng = rng if rng is not None else np.random.default_rng()
+    clip = np.asarray(clean, dtype=np.float32)
+    if clip.ndim != 4 or clip.shape[-1] != 3 or min(clip.shape[:3]) < 1:
+        raise ValueError(f"add_rain needs a clean clip of shape (T, H, W, 3), got {clip.shape}: add a frame "
+                         f"axis for a single image (image[None]).")
+    frames, height, width = clip.shape[:3]
+    # draw every per-sequence decision first, so each component's randomness is independent of the others
+    fog_rng, streak_rng, drop_rng = (np.random.default_rng(s) for s in rng.integers(0, 2 ** 63, 3))
+    with_fog, with_drops = rng.random() < params.fog_prob, rng.random() < params.drop_prob
+    tint = rng.uniform(0.85, 1.0, 3).astype(np.float32)
+    if with_fog:
+        clip = _fog(clip, params, fog_rng)
+    streaks = render_streaks(frames, height, width, params, streak_rng)[..., None] * tint
+    clip = 1 - (1 - clip) * (1 - streaks)                                # screen blend
+    if with_drops:
+        clip = _lens_drops(clip, params, drop_rng)
+    return np.clip(clip, 0, 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# datasets on disk
+
+
+def _clean_clip(index: int, frames: int, height: int | None, width: int | None, scenes: str,
+                source: FolderClips | None, rng: np.random.Generator) -> np.ndarray:
+    if source is not None:
+        return source.clip(index, frames, height, width, rng)
+    if height is None or width is None:
+        raise ValueError("Procedural and photo scenes need a frame size: give height and width (--size HxW).")
+    use_photo = scenes == "photos" or (scenes == "mixed" and rng.random() < 0.5)
+    if use_photo:
+        photo = load_skimage_photo(SKIMAGE_PHOTOS[int(rng.integers(len(SKIMAGE_PHOTOS)))])
+        return photo_scene(photo, frames, height, width, rng)
+    return procedural_scene(frames, height, width, rng)
+
+
+def _prepare_output(out_root: Path, overwrite: bool) -> None:
+    if out_root.exists() and not out_root.is_dir():
+        raise FileExistsError(f"{out_root} is a file, not a folder: choose another output folder.")
+    if out_root.is_dir() and any(out_root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out_root} is not empty: choose an empty or new folder, or pass "
+                                  f"overwrite=True (--overwrite) to replace its rainy/, clean/ and "
+                                  f"synth.json.")
+        for name in ("rainy", "clean"):
+            shutil.rmtree(out_root / name, ignore_errors=True)
+        (out_root / "synth.json").unlink(missing_ok=True)
+    out_root.mkdir(parents=True, exist_ok=True)
+
+
+def _write_frames(folder: Path, clip_u8: np.ndarray) -> None:
+    folder.mkdir(parents=True)
+    for t, frame in enumerate(clip_u8):
+        if not cv2.imwrite(str(folder / f"{t:06d}.png"), frame[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"Could not write {folder / f'{t:06d}.png'}: check the disk space and permissions.")
+
+
+def _to_u8(clip: np.ndarray) -> np.ndarray:
+    return (np.clip(clip, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frames: int, height: int | None,
+                            width: int | None, seed: int = 0, params: RainParams | None = None,
+                            clean_source: str | os.PathLike | None = None, drops: bool | None = None,
+                            scenes: str = "procedural", overwrite: bool = False,
+                            progress: Callable[[int], None] | None = None) -> Path:
+    """Write ``n_sequences`` rainy/clean pairs in the generic layout and return ``out_root``.
+
+    Clean clips come from ``clean_source`` (a folder of videos, of per-sequence frame folders, and/or
+    of photos; sequence i uses item i mod count) or else from ``scenes``: "procedural", "photos"
+    (scikit-image's sample photos) or "mixed". ``height``/``width`` None keeps the source's size
+    (``clean_source`` only). ``drops`` True/False forces lens drops on every/no sequence; None keeps
+    ``params.drop_prob``. A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
+    called with 1 after each sequence.
+    """
+    params = params or RainParams()
+    if drops is not None:
+        params = params.replace(drop_prob=1.0 if drops else 0.0)
+    if scenes not in SCENE_KINDS:
+        raise ValueError(f"Unknown scene kind {scenes!r}: choose one of {', '.join(SCENE_KINDS)}.")
+    if n_sequences < 1 or frames < 1:
+        raise ValueError(f"Need at least one sequence of one frame, got {n_sequences} sequences of {frames}.")
+    if (height is None) != (width is None) or (height is not None and min(height, width) < 8):
+        raise ValueError(f"Frame size {height}x{width} is invalid: give both height and width, each >= 8.")
+    source = FolderClips(clean_source) if clean_source is not None else None
+    if source is not None:
+        source.check(frames)
+    out = Path(out_root)
+    _prepare_output(out, overwrite)
+    for index in range(n_sequences):
+        rng = np.random.default_rng([seed, index])
+        clean = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng))
+        rainy = _to_u8(add_rain(clean.astype(np.float32) / 255, params, rng))
+        name = f"seq_{index:05d}"
+        _write_frames(out / "clean" / name, clean)
+        _write_frames(out / "rainy" / name, rainy)
+        if progress is not None:
+            progress(1)
+    record = {"generator": "rainmamba synth", "sequences": n_sequences, "frames": frames,
+              "size": None if height is None else [height, width], "seed": seed, "scenes": scenes,
+              "clean_source": None if clean_source is None else os.path.abspath(clean_source),
+              "params": dataclasses.asdict(params), "layout": "generic"}
+    (out / "synth.json").write_text(json.dumps(record, indent=2))
+    return out
