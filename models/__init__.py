@@ -11,13 +11,10 @@ from .network import RainMamba, build
 from .presets import OFFICIAL_PRESETS, PRESETS, Preset, get_preset
 from .registry import import_official, installed_weights, model_dir, resolve_model
 
-try:  # the engine is written alongside; keep the core importable while it lands
-    from .engine import Derainer
-except ImportError:  # pragma: no cover
-    pass
+from .engine import Derainer, Window, combine, windows_covering
 
 __all__ = [
-    "CheckpointError", "Derainer", "OFFICIAL_PRESETS", "PRESETS", "Preset", "RainMamba", "build", "get_preset",
+    "CheckpointError", "Derainer", "Window", "combine", "windows_covering", "OFFICIAL_PRESETS", "PRESETS", "Preset", "RainMamba", "build", "get_preset",
     "hilbert_curve", "import_official", "installed_weights", "load", "model_dir", "read_checkpoint",
     "resolve_model", "save_checkpoint",
 ]

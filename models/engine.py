@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -268,7 +267,8 @@ def _check_video(video: Any) -> None:
         raise ValueError(f"video has shape {tuple(video.shape)}: give (N, 3, H, W) RGB frames, channels first "
                          "(use stream() or video[None] for single frames).")
     if video.shape[0] == 0 or video.shape[2] == 0 or video.shape[3] == 0:
-        raise ValueError(f"video has shape {tuple(video.shape)}: it must hold at least one frame of at least 1x1 pixels.")
+        raise ValueError(f"video has shape {tuple(video.shape)}: "
+                         "it must hold at least one frame of at least 1x1 pixels.")
     if not _check_dtype(video, "video"):
         _check_finite(video, "video")
 
@@ -292,7 +292,9 @@ class Derainer:
             (``net.min_size``, else 32); 0 (for one or both axes) = whole frame. None: the preset's.
             A frame side smaller than the tile runs as one padded tile.
         tile_overlap: spatial overlap, an int, (H, W), or (T, H, W) whose T sets the official stride
-            when ``stride`` is None. None: the preset's. Must be smaller than the tile.
+            when ``stride`` is None. None: the preset's. Must be smaller than the tile. As in the
+            authors' slicing, an odd overlap O trims ceil(O/2) px at a tile's bottom/right and
+            floor(O/2) at its top/left; 0 trims nothing.
         device: None (the net's device), "cpu", "cuda", "cuda:N" or an int N.
         dtype: float32 (default), or float16 / bfloat16 on CUDA, run via autocast.
         batch_size: window tiles of equal size per forward call.
@@ -350,7 +352,8 @@ class Derainer:
                 raise ValueError(f"tile {self.tile} is not allowed: each side must be 0 (whole frame) "
                                  f"or a multiple of {ALIGN} of at least {self.min_size}.")
             if overlap < 0 or (size and overlap >= size):
-                raise ValueError(f"tile_overlap {self.tile_overlap} must be >= 0 and smaller than the tile {self.tile}.")
+                raise ValueError(f"tile_overlap {self.tile_overlap} must be >= 0 "
+                                 f"and smaller than the tile {self.tile}.")
 
     def _resolve_stride(self, stride: int | None, overlap_frames: int) -> int:
         frames = self._frames
