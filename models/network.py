@@ -130,6 +130,8 @@ def _channels_last_3d(x: Tensor) -> Tensor:
 class RainMamba(nn.Module):
     """Video deraining network: (B, T, 3, H, W) rainy frames in [0, 1] -> (B, T, 3, H, W) clean frames."""
 
+    min_size = MIN_SIZE
+
     def __init__(self, preset: Preset | str = "vrds") -> None:
         super().__init__()
         self.preset = preset = get_preset(preset)
