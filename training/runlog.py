@@ -1,0 +1,106 @@
+"""What a training run reports: a progress bar, per-iteration JSONL and CSV, TensorBoard when installed.
+
+Only rank 0 creates a :class:`RunLog`; other ranks get :class:`NullLog`. On resume, records past the
+resumed iteration (written after the last checkpoint by the interrupted run) are dropped from the files so
+the logs read as one clean run.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+CSV_COLUMNS = ("iteration", "lr", "loss", "charbonnier", "perceptual", "dcll", "grad_norm", "skipped", "seconds")
+
+
+def _truncate_records(path: Path, after: int, is_csv: bool) -> None:
+    """Keep only the records of iterations <= ``after`` in a JSONL or CSV log."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if is_csv:
+        header, body = lines[:1], lines[1:]
+        kept = header + [line for line in body if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) <= after]
+    else:
+        kept = []
+        for line in lines:
+            try:
+                if int(json.loads(line)["iteration"]) <= after:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+    path.write_text("".join(kept))
+
+
+class NullLog:
+    """The log of ranks other than 0: accepts everything, writes nothing."""
+
+    def info(self, message: str) -> None:
+        pass
+
+    def record(self, iteration: int, values: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RunLog(NullLog):
+    """Rank 0's log in ``run_dir``: train.log (messages), log.jsonl and log.csv (one record per logged step)."""
+
+    def __init__(self, run_dir: str | Path, total: int, start: int = 0, progress: bool = True,
+                 tensorboard: bool = True) -> None:
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl_path, self.csv_path = self.dir / "log.jsonl", self.dir / "log.csv"
+        _truncate_records(self.jsonl_path, start, is_csv=False)
+        _truncate_records(self.csv_path, start, is_csv=True)
+        new_csv = not self.csv_path.is_file() or self.csv_path.stat().st_size == 0
+        self._jsonl = self.jsonl_path.open("a")
+        self._csv_file = self.csv_path.open("a", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        if new_csv:
+            self._csv.writeheader()
+        self._text = (self.dir / "train.log").open("a")
+        self._bar = tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, disable=not progress,
+                         file=sys.stderr)
+        self._writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self._writer = SummaryWriter(str(self.dir / "tensorboard"), purge_step=start + 1)
+            except ImportError:
+                self.info("TensorBoard is not installed: logging to log.jsonl and log.csv only.")
+        self._started = time.time()
+
+    def info(self, message: str) -> None:
+        """A line for the user (above the progress bar) and for train.log."""
+        self._bar.write(message, file=sys.stderr)
+        self._text.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        self._text.flush()
+
+    def record(self, iteration: int, values: dict[str, Any]) -> None:
+        row = {"iteration": iteration, **values, "seconds": round(time.time() - self._started, 3)}
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+        self._csv.writerow(row)
+        self._csv_file.flush()
+        if self._writer is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self._writer.add_scalar(f"train/{key}", value, iteration)
+        self._bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}", lr=f"{values.get('lr', 0):.2e}",
+                              refresh=False)
+        self._bar.update(iteration - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+        for handle in (self._jsonl, self._csv_file, self._text):
+            handle.close()
+        if self._writer is not None:
+            self._writer.close()
