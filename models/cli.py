@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "training.cli_train:train_command",
     "evaluate": "training.cli_train:evaluate_command",
     "bench": "models.bench:bench_command",
+    "demo": "opencv_filter.demo:demo_command",
+    "ship-eval": "training.ship:ship_eval_command",
 }
 
 

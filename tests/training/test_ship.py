@@ -1,0 +1,124 @@
+"""``training.ship``: the held-out evaluation of the model card (three sets, gains, unseen settings, CLI)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+import models
+from models.cli import main
+from training.ship import (QUICK, evaluate_generalisation, held_out_sets, markdown_table, read_train_params,
+                           render_pair, unseen_variants)
+from training.synth import RainParams, write_synthetic_dataset
+
+SETS = ["in_distribution", "unseen_rain", "photo_scenes"]
+
+
+class Scaled(nn.Module):
+    """``x * factor``: identity at 1, a known degradation below it."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.preset = models.get_preset("tiny")
+        self.factor = nn.Parameter(torch.tensor(factor))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def _quick(model, **kw):
+    return evaluate_generalisation(model, clips=QUICK["clips"], frames=QUICK["frames"], size=QUICK["size"], **kw)
+
+
+def _numbers(summary: dict) -> list[float]:
+    return [summary[part][key] for part in ("input", "output", "gain") for key in ("psnr", "ssim")]
+
+
+def test_identity_gains_nothing_and_darkening_loses():
+    same, dark = _quick(Scaled(1.0)), _quick(Scaled(0.5))
+    assert list(same["sets"]) == SETS == list(dark["sets"])
+    for key in SETS:
+        assert same["sets"][key]["output"] == same["sets"][key]["input"]
+        assert same["sets"][key]["gain"] == {"psnr": 0.0, "ssim": 0.0}
+        # the same clips are rendered for both models (same seed), so the inputs agree
+        assert dark["sets"][key]["input"] == same["sets"][key]["input"]
+        gain = dark["sets"][key]["gain"]
+        assert gain["psnr"] < -3 and gain["ssim"] < 0
+        assert gain["psnr"] == pytest.approx(dark["sets"][key]["output"]["psnr"] - dark["sets"][key]["input"]["psnr"])
+
+
+def test_seed_changes_the_clips():
+    a, b = _quick(Scaled(1.0), seed=1), _quick(Scaled(1.0), seed=2)
+    assert a["sets"]["in_distribution"]["input"] != b["sets"]["in_distribution"]["input"]
+
+
+def test_unseen_settings_lie_outside_the_training_ranges():
+    train = RainParams(density=(20, 60), angle=(-15, 15), length=(10, 30), width=(1, 2))
+    variants = {v.key: v.params for v in unseen_variants(train)}
+    assert variants["steep_wind"].angle[0] > train.angle[1]
+    assert variants["dense"].density[0] > train.density[1]
+    assert variants["sparse"].density[1] < train.density[0]
+    assert variants["long_thick"].length[0] > train.length[1] and variants["long_thick"].width[1] > train.width[1]
+    # everything not named stays as trained
+    assert variants["dense"].replace(density=train.density) == train
+    in_dist = held_out_sets(train)[0]
+    assert in_dist.variants[0].params == train
+
+
+def test_training_settings_come_from_synth_json(tmp_path):
+    params = RainParams(density=(5, 25), angle=(-5, 5), fog_prob=0.0)
+    write_synthetic_dataset(tmp_path / "data", 1, 1, 16, 16, params=params)
+    assert read_train_params(tmp_path / "data") == params
+    assert read_train_params(tmp_path / "data" / "synth.json") == params
+    with pytest.raises(ValueError, match="synth.json"):
+        read_train_params(tmp_path)
+
+
+def test_render_pair_is_quantised_and_rainy():
+    clean = np.full((3, 32, 32, 3), 0.4, np.float32)
+    clean_u8, rainy_u8 = render_pair(clean, RainParams(density=(60, 60), fog_prob=0.0), np.random.default_rng(0))
+    assert clean_u8.dtype == rainy_u8.dtype == np.uint8 and clean_u8.shape == rainy_u8.shape == (3, 32, 32, 3)
+    assert (clean_u8 == 102).all() and (rainy_u8 > clean_u8).any()
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """One quick ``rainmamba ship-eval`` over a tiny random-weight checkpoint: (result, JSON report)."""
+    folder = tmp_path_factory.mktemp("ship")
+    torch.manual_seed(0)
+    checkpoint = models.save_checkpoint(models.build("tiny"), folder / "tiny.safetensors")
+    result = CliRunner().invoke(main, ["ship-eval", "--model", str(checkpoint), "--quick", "--json",
+                                       str(folder / "report.json")])
+    report = json.loads((folder / "report.json").read_text()) if result.exit_code == 0 else None
+    return result, report
+
+
+def test_command_line_prints_the_table_and_writes_json(cli_run):
+    result, report = cli_run
+    assert result.exit_code == 0, result.output
+    assert list(report["sets"]) == SETS and report["preset"] == "tiny" and not report["random_weights"]
+    for summary in report["sets"].values():
+        assert summary["clips"] == QUICK["clips"]
+        assert all(math.isfinite(x) for x in _numbers(summary))
+        assert summary["gain"]["ssim"] == pytest.approx(summary["output"]["ssim"] - summary["input"]["ssim"])
+    assert len(report["clips"]) == 3 * QUICK["clips"]
+    table = markdown_table(report)
+    assert table in result.output
+    assert table.count("| **") == 3 and "gain PSNR / SSIM" in table
+    psnr_in = report["sets"]["in_distribution"]["input"]["psnr"]
+    assert f"{psnr_in:.2f}" in table
+
+
+@pytest.mark.parametrize("args, words", [(["--model", "no/such.safetensors"], "does not exist"),
+                                         (["--size", "8x8"], "too small"),
+                                         (["--size", "big"], "HEIGHTxWIDTH"),
+                                         (["--device", "warp9"], "not a device")])
+def test_bad_input_is_one_clear_line(args, words):
+    result = CliRunner().invoke(main, ["ship-eval", *args, "--clips", "1", "--frames", "1"])
+    assert result.exit_code != 0
+    assert words in result.output and "Traceback" not in result.output
