@@ -51,3 +51,7 @@ def main() -> None:
       rainmamba models import VRDS.pth --preset vrds  # install the authors' weights
       rainmamba derain rainy.mp4 clean.mp4 --model vrds
     """
+
+
+if __name__ == "__main__":
+    main()

@@ -103,6 +103,9 @@ class Trainer:
         self.ctx = ctx or setup_distributed(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
+        # Early in training many activations and gradients are denormal floats, which make every CPU op
+        # 10-15x slower; flushing them to zero costs nothing in accuracy.
+        torch.set_flush_denormal(True)
         self.run_dir = Path(config.out)
         config = dataclasses.replace(config, preset=choose_preset(config))
         if dataset is None:
