@@ -1,0 +1,236 @@
+"""``rainmamba bench``: how fast the scan, one network window and the whole engine are on this machine.
+
+Also runnable as ``python -m models.bench``. The measurements live in ``models.bench_measure``; this
+module parses options, prints the tables and writes JSON / Markdown.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from . import bench_measure as bm
+from . import scan, scan_cuda
+
+SCAN_SHAPE_VRDS = (20480, 256, 16)   # L = 5 x 64 x 64 tokens at H/4 of a 256 tile, d_inner = 2C, d_state
+SCAN_SHAPE_TINY_TRAIN = (1280, 64, 16)  # L = 5 x 16 x 16 at H/4 of the tiny preset's 64 px training crop
+
+
+def _split(value: str) -> list[str]:
+    return [] if value.strip().lower() in ("", "none") else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _authors_scan(choice: str, device: torch.device) -> str | None:
+    if choice == "none":
+        return None
+    if choice == "auto":   # what the authors' code runs: mamba_ssm's kernel on a GPU; on a CPU, a per-step loop
+        return "cuda" if device.type == "cuda" and scan_cuda.scan_available() else "ref"
+    return choice
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+TABLES = {
+    "scan": ("Scan alone", ["backend", "pass", "device", "dtype", "shape", "best_s", "speedup_vs_ref",
+                            "max_rel_err_vs_ref", "first_call_s", "skipped"]),
+    "window": ("One network window", ["preset", "variant", "scan", "device", "dtype", "window", "best_s",
+                                     "frames_per_s", "speedup_vs_authors", "peak_mem_mb", "extra_mem_mb"]),
+    "engine": ("Whole engine, streamed synthetic clip", ["preset", "variant", "mode", "device", "dtype", "size",
+                                                        "frames", "frames_per_s", "speedup_vs_authors",
+                                                        "tile_forwards", "estimated", "peak_mem_mb",
+                                                        "extra_mem_mb"]),
+}
+
+
+def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
+    """The results as one table per section, plain text or Markdown."""
+    out = []
+    for section, (title, columns) in TABLES.items():
+        part = [r for r in rows if r.get("section") == section]
+        if not part:
+            continue
+        columns = [c for c in columns if any(c in r for r in part)]
+        cells = [[_fmt(r.get(c)) for c in columns] for r in part]
+        if markdown:
+            out += [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            out += ["| " + " | ".join(row) + " |" for row in cells]
+        else:
+            widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+            out += [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+            out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        out.append("")
+    return "\n".join(out)
+
+
+@click.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--device", default="auto", show_default=True,
+              help="cpu, cuda, cuda:N, or auto (cuda when a GPU is visible).")
+@click.option("--dtype", "dtypes", default="float32", show_default=True,
+              help="Comma list of float32, float16, bfloat16 for the windows and the engine "
+                   "(float16/bfloat16 run under autocast, GPU only for the engine).")
+@click.option("--scan/--no-scan", "do_scan", default=True, show_default=True,
+              help="Time the scan alone at the vrds shapes (B=1, L=5x64x64, d_inner=256, d_state=16).")
+@click.option("--scan-backends", default="all", show_default=True,
+              help="Comma list of scan backends to time (ref, torch, numba, cuda) or 'all' usable here.")
+@click.option("--scan-length", type=int, default=SCAN_SHAPE_VRDS[0], show_default=True,
+              help="Sequence length L of the scan timing (smaller = quicker run).")
+@click.option("--scan-grad/--no-scan-grad", default=False, show_default=True,
+              help="Also time a training step of the scan (forward + backward) at the tiny preset's training "
+                   "shapes (B=4, L=5x16x16, d_inner=64): the per-step loop against the chunked PyTorch scan.")
+@click.option("--presets", default="tiny", show_default=True,
+              help="Comma list of networks to time (tiny, vrds, lwdds, rainvidss, rainsynall100), or 'none'. "
+                   "Random weights: speed does not depend on them.")
+@click.option("--windows/--no-windows", "do_windows", default=True, show_default=True,
+              help="Time one window of each preset (ours vs the authors' forward).")
+@click.option("--sizes", default="240p", show_default=True,
+              help="Comma list of clip sizes for the whole engine (480p, 720p, 1080p or HxW), or 'none'.")
+@click.option("--frames", default="5", show_default=True,
+              help="Comma list of clip lengths for the engine; several show whether peak memory grows with length.")
+@click.option("--mode", type=click.Choice(["fast", "official"]), default="fast", show_default=True,
+              help="Engine mode timed as 'ours'.")
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Window tiles per engine forward call.")
+@click.option("--authors-scan", type=click.Choice(["auto", "ref", "torch", "cuda", "none"]), default="auto",
+              show_default=True,
+              help="Scan of the authors' baseline: auto = per-step loop on CPU, mamba_ssm's kernel on a GPU "
+                   "when installed; none = skip the baseline.")
+@click.option("--authors-engine", is_flag=True,
+              help="Really run the authors' protocol on the clip (official mode, authors' scan). Slow on a CPU: "
+                   "by default it is estimated from the measured authors' window time.")
+@click.option("--repeat", type=int, default=3, show_default=True, help="Timed runs per measurement (best is reported).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write machine info, settings and every row to this JSON file.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the tables as Markdown (for a README) to this file.")
+def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, scan_length: int, scan_grad: bool,
+                  presets: str, do_windows: bool, sizes: str, frames: str, mode: str, batch_size: int,
+                  authors_scan: str, authors_engine: bool, repeat: int, threads: int | None,
+                  json_path: Path | None, markdown_path: Path | None) -> None:
+    """Time the scan backends, one window per preset and the whole engine; compare with the baselines.
+
+    \b
+    Three sections, each optional:
+      scan    the selective scan alone at the vrds shapes: the per-step PyTorch loop (ref), the
+              chunked PyTorch scan (torch), the compiled CPU kernel (numba), mamba_ssm (cuda);
+              speed-up and max error against the per-step loop.
+      window  one (T, tile) forward of each --presets network with our scan, and the same network
+              with the authors' scan (per-step loop on CPU): time per window, frames/s, peak memory.
+      engine  models.Derainer streaming a synthetic clip of --frames at each of --sizes: frames/s,
+              peak memory, and the ratio to the authors' protocol (official mode, authors' scan;
+              estimated from the window timing unless --authors-engine).
+
+    \b
+    Examples:
+      rainmamba bench                                   # about a minute on 2 cores: scan, tiny, 240p
+      rainmamba bench --sizes 480p --frames 5,10        # tiny at 480p; does memory grow with length?
+      rainmamba bench --presets vrds --sizes none       # vrds window vs the authors' forward (minutes)
+      rainmamba bench --device cuda --dtype float16,float32 --presets vrds --sizes 1080p
+      rainmamba bench --no-scan --no-windows --sizes 1080p --frames 5,20 --authors-scan none
+                                                        # does peak memory grow with clip length?
+      rainmamba bench --presets none --json scan.json   # the scan alone
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                           else "cpu" if device == "auto" else device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda asked for, but torch sees no CUDA device: use --device cpu.")
+        dtype_list = [bm.DTYPES[d] if d in bm.DTYPES else _bad(f"Unknown dtype {d!r}: use float32, float16 or "
+                                                                 "bfloat16.") for d in _split(dtypes)]
+        frame_counts = [int(f) if f.isdigit() and int(f) > 0 else _bad(f"--frames takes positive integers, "
+                                                                        f"got {f!r}.") for f in _split(frames)]
+        size_list = _split(sizes)
+        for size in size_list:
+            bm.parse_size(size)
+        backends = scan.available_backends() if scan_backends == "all" else _split(scan_backends)
+        for name in backends:
+            if name not in scan.BACKENDS:
+                _bad(f"Unknown scan backend {name!r}: use {', '.join(scan.BACKENDS)} or all.")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def log(message: str) -> None:
+        click.echo(f"  {message}", err=True)
+
+    machine = bm.machine_info(dev)
+    click.echo(f"machine: {machine['cpu']} ({machine['cpu_cores']} cores, torch {machine['torch']}"
+               + (f", GPU {machine['gpu']}" if "gpu" in machine else "") + ")")
+    click.echo("scan backends: " + ", ".join(f"{k}: {v}" for k, v in machine["scan_backends"].items()))
+    authors = _authors_scan(authors_scan, dev)
+    rows: list[dict[str, Any]] = []
+    if do_scan:
+        length, dim, n_state = scan_length, SCAN_SHAPE_VRDS[1], SCAN_SHAPE_VRDS[2]
+        scan_dtype = dtype_list[0] if dtype_list else torch.float32
+        rows += bm.bench_scan(dev, scan_dtype, length, dim, n_state, backends, repeat, log)
+        if scan_grad:
+            rows += bm.bench_scan(dev, scan_dtype, *SCAN_SHAPE_TINY_TRAIN, backends, repeat, log, batch=4, grad=True)
+    preset_list = _split(presets)
+    if preset_list and (do_windows or size_list):
+        rows += _bench_network(preset_list, size_list, frame_counts, dev, dtype_list, mode,
+                               batch_size, authors, authors_engine, repeat, do_windows, log)
+    text = render(rows)
+    click.echo("\n" + text)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        settings = {"device": str(dev), "dtypes": dtypes, "presets": presets, "sizes": sizes, "frames": frames,
+                    "mode": mode, "batch_size": batch_size, "authors_scan": authors, "repeat": repeat,
+                    "argv": sys.argv[1:]}
+        json_path.write_text(json.dumps({"machine": machine, "settings": settings, "results": rows}, indent=2))
+        click.echo(f"wrote {json_path}")
+    if markdown_path:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        gpu = f", GPU {machine['gpu']}" if "gpu" in machine else ""
+        header = f"Machine: {machine['cpu']}, {machine['cpu_cores']} cores{gpu}, torch {machine['torch']}.\n\n"
+        markdown_path.write_text(header + render(rows, markdown=True))
+        click.echo(f"wrote {markdown_path}")
+
+
+def _bad(message: str):
+    raise ValueError(message)
+
+
+def _bench_network(presets: list[str], sizes: list[str], frame_counts: list[int], dev: torch.device,
+                   dtypes: list[torch.dtype], mode: str, batch_size: int, authors: str | None,
+                   authors_engine: bool, repeat: int, time_windows: bool, log) -> list[dict[str, Any]]:
+    """Window and engine rows for each preset and dtype; a missing network part is one clear message."""
+    try:
+        from . import build
+        from .engine import Derainer  # noqa: F401  (checked here so that the message is early and clear)
+    except ImportError as exc:
+        raise click.ClickException(f"The network or engine is not available in this checkout ({exc}); "
+                                   "run with --presets none --sizes none to time the scan only.") from None
+    rows: list[dict[str, Any]] = []
+    for name in presets:
+        try:
+            net = build(name).to(dev).eval()
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        for dtype in dtypes:
+            authors_tile_s = None
+            if time_windows or (authors and not authors_engine):   # the estimate needs the authors' window
+                window_rows = bm.bench_window(net, dev, dtype, repeat, authors, log)
+                if time_windows:
+                    rows += window_rows
+                authors_tile_s = next((r["best_s"] for r in window_rows if r["variant"] == "authors"), None)
+            for size in sizes:
+                for count in frame_counts:
+                    try:
+                        rows += bm.bench_engine(net, size, count, dev, dtype, mode, batch_size, authors,
+                                                authors_tile_s, authors_engine, log)
+                    except ValueError as exc:   # e.g. float16 asked for on a CPU
+                        rows.append({"section": "engine", "preset": name, "dtype": str(dtype)[6:],
+                                     "size": size, "frames": count, "variant": f"skipped: {exc}"})
+    return rows
+
+
+if __name__ == "__main__":
+    bench_command()

@@ -1,0 +1,133 @@
+"""The compiled CPU scan kernel (numba); imported only by ``scan_numba`` on first use.
+
+Each parallel job is one batch item and a block of ``LANES`` channels. Its (d_state, LANES) state
+stays in vector registers while the job walks the sequence once, and every inner loop runs across
+the channel lanes, so the compiler vectorises it without reordering any sum (of the fast-math
+flags only ``contract`` is on: a*b+c may become one fused multiply-add, which rounds once instead
+of twice; nothing is reassociated and inf/nan behave as usual). ``exp`` and ``softplus`` are
+float32 polynomials inlined here (within a few ulp of libm's) because calls to libm cannot be
+vectorised. Bias, softplus, the D skip and the SiLU(z) gate are
+fused in, so the inputs are read once and nothing of size (B, D, L) is made besides the output.
+Compiled when this module is first imported (``scan_numba`` imports it on first use), cached on
+disk (``cache=True``); everything the kernel uses is defined at module level so that the cache is
+found again.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+LANES = 16  # channels per job: one AVX-512 register or two AVX2 ones of float32
+
+_F = np.float32
+_LOG2E, _LN2_HI, _LN2_LO = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4)
+_P0, _P1, _P2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
+_P3, _P4, _P5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
+_X_MIN, _X_MAX = _F(-87.3), _F(88.3)  # exp below the minimum is ~1e-38: a vanished state
+_ZERO, _HALF, _ONE, _TWO = _F(0.0), _F(0.5), _F(1.0), _F(2.0)
+_Q3, _Q5, _Q7, _Q9 = _F(1 / 3), _F(1 / 5), _F(1 / 7), _F(1 / 9)
+_Q11, _Q13, _Q15 = _F(1 / 11), _F(1 / 13), _F(1 / 15)
+
+
+@intrinsic
+def _bits_as_float32(typingctx, bits):
+    """Reinterpret an int32's bits as a float32 (C's memcpy), vectorisable unlike ldexp."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@numba.njit(inline="always", cache=True, fastmath={"contract"})
+def exp32(x):
+    """exp(x) for float32 x: 2**k * p(r) with x = k ln2 + r, |r| <= ln2 / 2."""
+    x = min(max(x, _X_MIN), _X_MAX)
+    k = np.floor(x * _LOG2E + _HALF)
+    r = x - k * _LN2_HI - k * _LN2_LO
+    p = ((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5
+    p = p * r * r + r + _ONE
+    return p * _bits_as_float32((np.int32(k) + np.int32(127)) << np.int32(23))
+
+
+@numba.njit(inline="always", cache=True, fastmath={"contract"})
+def log1p_unit(y):
+    """log(1 + y) for float32 y in [0, 1], as 2 atanh(s), s = y / (2 + y) <= 1/3 (odd series to s**15)."""
+    s = y / (_TWO + y)
+    s2 = s * s
+    series = ((((((_Q15 * s2 + _Q13) * s2 + _Q11) * s2 + _Q9) * s2 + _Q7) * s2 + _Q5) * s2 + _Q3) * s2 + _ONE
+    return _TWO * s * series
+
+
+@numba.njit(inline="always", cache=True, fastmath={"contract"})
+def softplus32(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): never overflows, exact x for large x."""
+    return max(x, _ZERO) + log1p_unit(exp32(-abs(x)))
+
+
+# One signature with any-strided ("A" layout) arrays: transposed or sliced tensors come in as views
+# without a copy, and there is one compiled version (compiled, or read from the cache, at import).
+_SIGNATURE = ("void(f4[:, :, :], f4[:, :, :], f4[:, :], f4[:, :, :], f4[:, :, :], "   # u, delta, A, Bt, Ct
+              "f4[:], f4[:, :, :], f4[:], b1, f4[:, :, :])")                         # D, z, bias, softplus, out
+
+
+@numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, out):
+    """The whole selective scan of mamba_ssm in one pass over the sequence.
+
+    u, delta, z, out: (B, D, L) float32; A: (D, N); Bt, Ct: (B, L, N); Dv, delta_bias: (D,); any strides.
+    A length-0 Dv, z or delta_bias means "not given". Per (b, d): dt = softplus(delta + bias) (if ``softplus``),
+    h_t = exp(dt A) h_{t-1} + dt u_t B_t, y_t = <C_t, h_t> + D u_t, times SiLU(z_t).
+    """
+    n_batch, n_dim, length = u.shape
+    n_state = A.shape[1]
+    has_d, has_z, has_bias = Dv.shape[0] > 0, z.shape[0] > 0, delta_bias.shape[0] > 0
+    n_blocks = (n_dim + LANES - 1) // LANES
+    for job in numba.prange(n_batch * n_blocks):
+        b = job // n_blocks
+        d0 = (job % n_blocks) * LANES
+        width = min(LANES, n_dim - d0)           # the last block may be partly empty
+        chan = np.empty(LANES, np.int64)         # empty lanes repeat the last channel; never written back
+        for j in range(LANES):
+            chan[j] = d0 + min(j, width - 1)
+        h = np.zeros((n_state, LANES), np.float32)
+        a = np.empty((n_state, LANES), np.float32)
+        bias = np.zeros(LANES, np.float32)
+        skip = np.zeros(LANES, np.float32)
+        for j in range(LANES):
+            for n in range(n_state):
+                a[n, j] = A[chan[j], n]
+            if has_bias:
+                bias[j] = delta_bias[chan[j]]
+            if has_d:
+                skip[j] = Dv[chan[j]]
+        dt = np.empty(LANES, np.float32)
+        uu = np.empty(LANES, np.float32)
+        x = np.empty(LANES, np.float32)
+        acc = np.empty(LANES, np.float32)
+        for t in range(length):
+            for j in range(LANES):
+                uu[j] = u[b, chan[j], t]
+                dt[j] = delta[b, chan[j], t] + bias[j]
+            if softplus:
+                for j in range(LANES):
+                    dt[j] = softplus32(dt[j])
+            for j in range(LANES):
+                x[j] = dt[j] * uu[j]
+                acc[j] = 0
+            for n in range(n_state):
+                bn = Bt[b, t, n]
+                cn = Ct[b, t, n]
+                for j in range(LANES):
+                    hv = exp32(dt[j] * a[n, j]) * h[n, j] + x[j] * bn
+                    h[n, j] = hv
+                    acc[j] += hv * cn
+            for j in range(LANES):
+                acc[j] += skip[j] * uu[j]
+            if has_z:
+                for j in range(LANES):
+                    zj = z[b, chan[j], t]
+                    acc[j] *= zj / (_ONE + exp32(-zj))
+            for j in range(width):
+                out[b, d0 + j, t] = acc[j]

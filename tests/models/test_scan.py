@@ -1,0 +1,336 @@
+"""The scan backends against the per-step reference, and the choice between them."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models import scan, scan_cuda, scan_numba
+from models.scan import (available_backends, causal_conv1d, choose_backend, selective_scan, selective_scan_ref,
+                         use_scan_backend)
+from models.scan_chunked import selective_scan_chunked
+
+NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def make_inputs(batch=2, dim=5, length=23, n_state=4, dtype=torch.float64, seed=0, positive_delta=False,
+                device="cpu"):
+    """Random scan inputs with mamba_ssm's shapes, in the order of NAMES."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    delta = rand(batch, dim, length)
+    inputs = {
+        "u": rand(batch, dim, length), "delta": delta.abs() * 0.5 if positive_delta else delta,
+        "A": -torch.rand(dim, n_state, generator=g, dtype=torch.float64) * 3 - 0.1,
+        "B": rand(batch, n_state, length), "C": rand(batch, n_state, length), "D": rand(dim),
+        "z": rand(batch, dim, length), "delta_bias": rand(dim) * 0.5,
+    }
+    return {k: v.to(device=device, dtype=dtype) for k, v in inputs.items()}
+
+
+def grads(fn, inputs, softplus, upstream):
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in inputs.items()}
+    y = fn(**leaves, delta_softplus=softplus)
+    got = torch.autograd.grad(y, list(leaves.values()), upstream, allow_unused=True, materialize_grads=True)
+    return y.detach(), dict(zip(leaves, got))
+
+
+def assert_close_rel(actual, expected, rtol, what=""):
+    """Max error relative to the largest magnitude of the expected tensor (scan outputs span decades)."""
+    scale = expected.abs().max().clamp_min(1e-12)
+    err = (actual.double() - expected.double()).abs().max() / scale
+    assert err <= rtol, f"{what}: relative error {err:.3g} > {rtol:g}"
+
+
+# -- the chunked PyTorch scan -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("length,chunk", [(23, 4), (37, 5), (16, 4), (5, 16), (1, 4), (130, 3)])
+@pytest.mark.parametrize("softplus", [True, False])
+def test_chunked_matches_reference_forward_and_backward_float64(length, chunk, softplus):
+    inputs = make_inputs(length=length, positive_delta=not softplus)
+    upstream = torch.randn(2, 5, length, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y_ref, g_ref = grads(selective_scan_ref, inputs, softplus, upstream)
+    y, g = grads(lambda **kw: selective_scan_chunked(**kw, chunk=chunk), inputs, softplus, upstream)
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+    for name in NAMES:
+        torch.testing.assert_close(g[name], g_ref[name], rtol=1e-9, atol=1e-9, msg=f"gradient of {name}")
+
+
+def test_chunked_without_optional_inputs_matches_reference():
+    inputs = make_inputs(length=29, positive_delta=True)
+    args = [inputs[k] for k in ("u", "delta", "A", "B", "C")]
+    torch.testing.assert_close(selective_scan_chunked(*args, chunk=4), selective_scan_ref(*args))
+
+
+def test_chunked_no_grad_path_equals_grad_path():
+    inputs = make_inputs(length=41)
+    with torch.no_grad():
+        y_nograd = selective_scan_chunked(**inputs, delta_softplus=True, chunk=4)
+    y_grad, _ = grads(lambda **kw: selective_scan_chunked(**kw, chunk=4), inputs, True,
+                      torch.ones(2, 5, 41, dtype=torch.float64))
+    torch.testing.assert_close(y_nograd, y_grad, rtol=0, atol=1e-12)
+
+
+def test_chunked_stays_finite_with_huge_decay():
+    """delta*A of -1000 per step: a scan that divides by the decay would overflow to inf/nan."""
+    inputs = make_inputs(length=64, dtype=torch.float32)
+    inputs["delta"] = inputs["delta"].abs() * 60 + 20
+    inputs["A"] = inputs["A"] * 10
+    y = selective_scan_chunked(**inputs, delta_softplus=True, chunk=16)
+    assert torch.isfinite(y).all()
+    assert_close_rel(y, selective_scan_ref(**inputs, delta_softplus=True), 1e-5, "huge decay")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_chunked_half_inputs_use_a_float32_state(dtype):
+    inputs = make_inputs(length=300, dtype=dtype)
+    y = selective_scan_chunked(**inputs, delta_softplus=True, chunk=16)
+    assert y.dtype == dtype
+    expected = selective_scan_ref(**{k: v.float() for k, v in inputs.items()}, delta_softplus=True)
+    assert_close_rel(y.float(), expected, 1e-2, str(dtype))
+
+
+# -- the numba kernel -------------------------------------------------------------------------------
+
+needs_numba = pytest.mark.skipif(not scan_numba.available(),
+                                 reason=f"numba scan unavailable: {scan_numba.unavailable_reason()}")
+
+
+@needs_numba
+@pytest.mark.parametrize("dim,length,softplus", [(5, 23, True), (32, 50, True), (20, 17, False), (16, 1, True)])
+def test_numba_matches_reference_float32(dim, length, softplus):
+    inputs = make_inputs(dim=dim, length=length, dtype=torch.float32, positive_delta=not softplus)
+    expected = selective_scan_ref(**{k: v.double() for k, v in inputs.items()}, delta_softplus=softplus)
+    y = scan_numba.selective_scan_numba(**inputs, delta_softplus=softplus)
+    assert y.dtype == torch.float32 and y.shape == expected.shape
+    assert_close_rel(y, expected, 2e-6, "numba vs reference")
+
+
+@needs_numba
+def test_numba_reads_strided_views_like_contiguous_tensors():
+    """The layer hands over transposed / sliced views (as bimamba does); they are read without a copy."""
+    inputs = make_inputs(dim=24, length=19, dtype=torch.float32)
+    expected = scan_numba.selective_scan_numba(**inputs, delta_softplus=True)
+    xz = torch.cat([inputs["u"], inputs["z"]], dim=1).transpose(1, 2).contiguous().transpose(1, 2)
+    views = dict(inputs, u=xz[:, :24], z=xz[:, 24:],
+                 delta=inputs["delta"].transpose(1, 2).contiguous().transpose(1, 2),
+                 B=inputs["B"].transpose(1, 2).contiguous().transpose(1, 2))
+    assert not views["z"].is_contiguous() and not views["delta"].is_contiguous()
+    torch.testing.assert_close(scan_numba.selective_scan_numba(**views, delta_softplus=True), expected,
+                               rtol=0, atol=0)
+
+
+@needs_numba
+def test_numba_without_optional_inputs_and_with_bfloat16():
+    inputs = make_inputs(dim=7, length=30, dtype=torch.float32, positive_delta=True)
+    args = [inputs[k] for k in ("u", "delta", "A", "B", "C")]
+    assert_close_rel(scan_numba.selective_scan_numba(*args), selective_scan_ref(*args), 2e-6, "bare scan")
+    half = {k: v.bfloat16() for k, v in inputs.items()}
+    y = scan_numba.selective_scan_numba(**half, delta_softplus=True)
+    assert y.dtype == torch.bfloat16
+    assert_close_rel(y.float(), selective_scan_ref(**{k: v.float() for k, v in half.items()},
+                                                   delta_softplus=True), 1e-2, "bfloat16")
+
+
+# -- choosing a backend -----------------------------------------------------------------------------
+
+@pytest.fixture
+def auto_backend(monkeypatch):
+    monkeypatch.delenv(scan.ENV_VAR, raising=False)
+
+
+def spy_backends(monkeypatch):
+    """Replace each backend in the dispatch table by a recorder that still computes the result."""
+    calls: list[str] = []
+    for name, fn in dict(scan._SCANS).items():
+        def recorder(*args, _name=name, _fn=fn, **kwargs):
+            calls.append(_name)
+            return _fn(*args, **kwargs)
+        monkeypatch.setitem(scan._SCANS, name, recorder)
+    return calls
+
+
+@needs_numba
+def test_dispatch_uses_numba_on_cpu_with_and_without_grad(auto_backend, monkeypatch):
+    """No grad: the inference kernel. Grad: the numba forward/backward pair (same backend name)."""
+    calls = spy_backends(monkeypatch)
+    inputs = make_inputs(dtype=torch.float32, length=12)
+    with torch.no_grad():
+        y_fast = selective_scan(**inputs, delta_softplus=True)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
+    y_train = selective_scan(**leaves, delta_softplus=True)
+    assert calls == ["numba", "numba"]
+    assert_close_rel(y_fast, y_train.detach(), 1e-5, "inference kernel vs training kernel")
+    upstream = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(2))
+    got = torch.autograd.grad(y_train, list(leaves.values()), upstream)
+    _, expected = grads(lambda **kw: selective_scan_chunked(**kw), {k: v.double() for k, v in inputs.items()},
+                        True, upstream.double())
+    for name, g in zip(leaves, got):
+        assert_close_rel(g, expected[name], 1e-4, f"gradient of {name}")
+
+
+def test_training_scan_without_gate_or_skip_matches_reference(auto_backend):
+    """z and D are optional in every backend, also when gradients are needed."""
+    inputs = make_inputs(dtype=torch.float32, length=10, positive_delta=True)
+    bare = {k: inputs[k].clone().requires_grad_(True) for k in ("u", "delta", "A", "B", "C")}
+    y = selective_scan(**bare)
+    assert_close_rel(y.detach(), selective_scan_ref(**{k: v.detach() for k, v in bare.items()}), 1e-5, "no z, no D")
+    y.sum().backward()
+    assert all(torch.isfinite(t.grad).all() for t in bare.values())
+
+
+def test_dispatch_rules(auto_backend):
+    u = torch.zeros(1, 4, 8)
+    cpu_fast = "numba" if scan_numba.available() else "torch"
+    assert choose_backend(u, needs_grad=False) == cpu_fast
+    assert choose_backend(u, needs_grad=True) == cpu_fast
+    assert choose_backend(u.double(), needs_grad=False) == "torch"   # numba computes in float32
+    assert {"torch", "ref"} <= set(available_backends())
+    assert ("numba" in available_backends()) == scan_numba.available()
+    assert ("cuda" in available_backends()) == scan_cuda.scan_available()
+
+
+def test_environment_variable_forces_a_backend(monkeypatch):
+    calls = spy_backends(monkeypatch)
+    inputs = make_inputs(dtype=torch.float32, length=9)
+    monkeypatch.setenv(scan.ENV_VAR, "ref")
+    with torch.no_grad():
+        y = selective_scan(**inputs, delta_softplus=True)
+    assert calls == ["ref"]
+    monkeypatch.setenv(scan.ENV_VAR, "torch")
+    with torch.no_grad():
+        assert_close_rel(selective_scan(**inputs, delta_softplus=True), y, 1e-5, "forced torch")
+    assert calls == ["ref", "torch"]
+
+
+def test_forcing_a_backend_that_cannot_run_is_a_clear_error(monkeypatch):
+    inputs = make_inputs(dtype=torch.float32, length=6)
+    monkeypatch.setenv(scan.ENV_VAR, "cuda")
+    with pytest.raises(RuntimeError, match="'cuda' was forced but cannot run"):
+        selective_scan(**inputs)
+    monkeypatch.setenv(scan.ENV_VAR, "numba")
+    with pytest.raises(RuntimeError, match="computes in float32"):
+        selective_scan(**{k: v.double() for k, v in inputs.items()})
+    monkeypatch.setenv(scan.ENV_VAR, "fastest")
+    with pytest.raises(ValueError, match="RAINMAMBA_SCAN='fastest' is not a scan backend"):
+        selective_scan(**inputs)
+
+
+def test_context_manager_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv(scan.ENV_VAR, "cuda")
+    u = torch.zeros(1, 4, 8)
+    with use_scan_backend("ref"):
+        assert choose_backend(u) == "ref"
+    with use_scan_backend("auto"):
+        assert choose_backend(u) in ("numba", "torch")
+    with pytest.raises(ValueError, match="Unknown scan backend"):
+        with use_scan_backend("fortran"):
+            pass
+
+
+def test_bad_shapes_are_one_clear_error():
+    inputs = make_inputs(dtype=torch.float32, length=10)
+    inputs["B"] = inputs["B"][:, :, :9]
+    with pytest.raises(ValueError, match=r"B must have shape \(2, 4, 10\)"):
+        selective_scan(**inputs)
+    with pytest.raises(ValueError, match="u must be"):
+        selective_scan(torch.zeros(4, 10), torch.zeros(4, 10), torch.zeros(4, 2), torch.zeros(2, 10),
+                       torch.zeros(2, 10))
+
+
+# -- causal conv1d ---------------------------------------------------------------------------------
+
+def test_causal_conv1d_is_causal_and_matches_the_formula():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 9, generator=g, dtype=torch.float64)
+    w = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    out = causal_conv1d(x, w, b, activation="silu")
+    xp = F.pad(x, (3, 0))
+    expected = sum(w[None, :, k, None] * xp[:, :, k:k + 9] for k in range(4)) + b[None, :, None]
+    torch.testing.assert_close(out, F.silu(expected))
+    x2 = x.clone()
+    x2[..., 5:] += 1.0                      # the future must not change the past
+    torch.testing.assert_close(causal_conv1d(x2, w, b)[..., :5], causal_conv1d(x, w, b)[..., :5])
+    with pytest.raises(ValueError, match="activation"):
+        causal_conv1d(x, w, b, activation="relu")
+
+
+@pytest.mark.parametrize("length", [9, 2])
+def test_causal_conv1d_gradients_match_conv1d(length):
+    """The CPU path (shifted multiply-adds) against F.conv1d on a padded input, values and gradients."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, length, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 3, length, generator=g, dtype=torch.float64)
+    ours = causal_conv1d(x, w, b, activation="silu")
+    theirs = F.silu(F.conv1d(F.pad(x, (3, 0)), w[:, None, :], b, groups=3))
+    torch.testing.assert_close(ours, theirs)
+    for got, expected in zip(torch.autograd.grad(ours, (x, w, b), upstream),
+                             torch.autograd.grad(theirs, (x, w, b), upstream)):
+        torch.testing.assert_close(got, expected)
+
+
+# -- the benchmark command ------------------------------------------------------------------------
+
+def test_bench_command_times_the_scan_and_writes_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from models.bench import bench_command
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(bench_command, ["--device", "cpu", "--scan-length", "64", "--presets", "none",
+                                                "--repeat", "1", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "speedup_vs_ref" in result.output
+    data = json.loads(out.read_text())
+    rows = {r["backend"]: r for r in data["results"] if r["section"] == "scan"}
+    assert {"ref", "torch"} <= set(rows)
+    assert rows["torch"]["max_rel_err_vs_ref"] < 1e-5 and rows["torch"]["speedup_vs_ref"] > 0
+    assert data["machine"]["cpu_cores"] >= 1
+
+
+def test_bench_command_rejects_bad_options_clearly():
+    from click.testing import CliRunner
+
+    from models.bench import bench_command
+    result = CliRunner().invoke(bench_command, ["--device", "cpu", "--sizes", "huge", "--no-scan"])
+    assert result.exit_code == 2 and "Unknown size 'huge'" in result.output
+
+
+# -- the CUDA kernels, when this machine has them -----------------------------------------------------
+
+def _cuda_skip_reason() -> str | None:
+    if not torch.cuda.is_available():
+        return "no CUDA device: mamba_ssm / causal_conv1d kernels are checked by benchmarks/gpu_check.py on a GPU"
+    if not scan_cuda.scan_available():
+        return f"mamba_ssm not usable here ({scan_cuda.unavailable_reason('mamba_ssm')})"
+    return None
+
+
+def test_cuda_scan_matches_chunked_torch_forward_and_backward():
+    reason = _cuda_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    inputs = make_inputs(dim=64, length=300, n_state=16, dtype=torch.float32, device="cuda")
+    upstream = torch.randn(2, 64, 300, device="cuda")
+    y_ref, g_ref = grads(selective_scan_chunked, inputs, True, upstream)
+    y, g = grads(scan_cuda.selective_scan_cuda, inputs, True, upstream)
+    assert_close_rel(y, y_ref, 1e-4, "cuda forward")
+    for name in NAMES:
+        assert_close_rel(g[name], g_ref[name], 1e-3, f"cuda gradient of {name}")
+
+
+def test_cuda_causal_conv1d_matches_pytorch():
+    if not torch.cuda.is_available() or not scan_cuda.conv_available():
+        pytest.skip(f"causal_conv1d kernel not usable here ({scan_cuda.unavailable_reason('causal_conv1d')})")
+    x = torch.randn(2, 64, 100, device="cuda")
+    w, b = torch.randn(64, 4, device="cuda"), torch.randn(64, device="cuda")
+    with use_scan_backend("torch"):
+        expected = causal_conv1d(x, w, b, activation="silu")
+    torch.testing.assert_close(causal_conv1d(x, w, b, activation="silu"), expected, rtol=1e-4, atol=1e-4)
