@@ -183,7 +183,10 @@ class RainMamba(nn.Module):
         f = self._run_stage(self.stage_low, f)
         f = _channels_last_3d(F.relu(self.upconv2(_channels_last_3d(f))))
         f = self._run_stage(self.stage_last, f)
-        return self._decode(_channels_last_3d(f))
+        out = self._decode(_channels_last_3d(f))
+        # The official networks predict the clean frames directly; a small network learns far faster
+        # when it only has to predict the rain (what to subtract), so `tiny` adds its input back.
+        return out + x if self.preset.residual else out
 
     def _decode(self, x: Tensor) -> Tensor:
         """Per-frame conv -> PixelShuffle(2) -> conv -> PixelShuffle(2) -> conv; (B, C, T, h, w) -> (B, T, 3, H, W)."""

@@ -22,6 +22,7 @@ class Preset:
     encoder_widths: tuple[int, ...] = (96, 192, 384, 768)
     blocks: tuple[int, int, int] = (2, 3, 2)  # Global+Local pairs at H/4, H/8, then H/4 again
     decoder_width: int = 128                # channels before the first PixelShuffle
+    residual: bool = False                  # add the input frames to the output (not in the official nets)
     # training recipe (SPEC.md sections 1 and 8)
     train_crop: int = 256
     lr: float = 4e-4
@@ -65,7 +66,7 @@ PRESETS: dict[str, Preset] = {
                weights_url=_AUTHORS_RELEASES, weights_file="RainSynAll100.pth"),
         # Not an official model: the same architecture family, small enough to train on a CPU.
         Preset("tiny", 32, 5, (128, 128), (4, 16, 16), encoder_depths=(1, 1, 2, 1),
-               encoder_widths=(24, 48, 96, 192), blocks=(1, 1, 1), decoder_width=64,
+               encoder_widths=(24, 48, 96, 192), blocks=(1, 1, 1), decoder_width=64, residual=True,
                train_crop=64, lr=1e-3, batch_per_gpu=4, gpus=1, iterations=4_000, warmup_iterations=100,
                dcll_negative_distance=(24, 16), dcll_samples=4,
                description="CPU-sized RainMamba for tests, demos and quick custom training"),

@@ -97,7 +97,7 @@ def local_block(x, sd, p):
     return back.reshape(B, C, H, W, nf).permute(0, 1, 4, 2, 3).permute(0, 2, 1, 3, 4)
 
 
-def rainmamba_forward(lqs, sd, depths, blocks=(2, 3, 2)):
+def rainmamba_forward(lqs, sd, depths, blocks=(2, 3, 2), residual=False):
     n, t, c, h, w = lqs.shape
     feats = convnext(lqs.reshape(-1, c, h, w), sd, depths)
     lat = [F.conv2d(f, sd[f"head.lateral_convs.{i}.conv.weight"], sd[f"head.lateral_convs.{i}.conv.bias"]) for i, f in enumerate(feats)]
@@ -123,4 +123,5 @@ def rainmamba_forward(lqs, sd, depths, blocks=(2, 3, 2)):
     x = F.pixel_shuffle(x.permute(0, 2, 1, 3, 4), 2).permute(0, 2, 1, 3, 4)
     x = F.conv3d(x, sd["conv_before_upsample2.weight"], sd["conv_before_upsample2.bias"], padding=(0, 1, 1))
     x = F.pixel_shuffle(x.permute(0, 2, 1, 3, 4), 2).permute(0, 2, 1, 3, 4)
-    return F.conv3d(x, sd["conv_last.weight"], sd["conv_last.bias"], padding=(0, 1, 1)).transpose(1, 2)
+    out = F.conv3d(x, sd["conv_last.weight"], sd["conv_last.bias"], padding=(0, 1, 1)).transpose(1, 2)
+    return out + lqs if residual else out

@@ -69,12 +69,12 @@ def test_forward_rejects_sizes_that_are_not_multiples_of_8(tiny_net):
         tiny_net(torch.rand(1, 2, 3, 24, 32))
 
 
-def _compare_with_reference(net, x, depths, blocks):
+def _compare_with_reference(net, x, depths, blocks, residual=False):
     net = net.double().eval()
     sd = {k: v.double() for k, v in net.state_dict().items()}
     with torch.no_grad():
         ours = net(x.double())
-        ref = rainmamba_forward(x.double(), sd, depths, blocks)
+        ref = rainmamba_forward(x.double(), sd, depths, blocks, residual)
     assert ours.shape == ref.shape
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
 
@@ -93,7 +93,8 @@ def _randomise(net):
 
 def test_forward_equals_independent_reference_tiny():
     net = _randomise(models.build("tiny"))
-    _compare_with_reference(net, torch.rand(2, 3, 3, 32, 40), net.preset.encoder_depths, net.preset.blocks)
+    assert net.preset.residual
+    _compare_with_reference(net, torch.rand(2, 3, 3, 32, 40), net.preset.encoder_depths, net.preset.blocks, True)
 
 
 @pytest.mark.parametrize("preset,shape", [("rainsynall100", (1, 2, 3, 32, 32))])
