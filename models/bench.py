@@ -201,13 +201,9 @@ def _bad(message: str):
 def _bench_network(presets: list[str], sizes: list[str], frame_counts: list[int], dev: torch.device,
                    dtypes: list[torch.dtype], mode: str, batch_size: int, authors: str | None,
                    authors_engine: bool, repeat: int, time_windows: bool, log) -> list[dict[str, Any]]:
-    """Window and engine rows for each preset and dtype; a missing network part is one clear message."""
-    try:
-        from . import build
-        from .engine import Derainer  # noqa: F401  (checked here so that the message is early and clear)
-    except ImportError as exc:
-        raise click.ClickException(f"The network or engine is not available in this checkout ({exc}); "
-                                   "run with --presets none --sizes none to time the scan only.") from None
+    """Window and engine rows for each preset and dtype."""
+    from . import build
+
     rows: list[dict[str, Any]] = []
     for name in presets:
         try:

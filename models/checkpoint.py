@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .network import RainMamba, build
-from .presets import OFFICIAL_PRESETS, PRESETS, Preset, get_preset
+from .presets import PRESETS, Preset, get_preset
 
 FORMAT_NAME = "vsrainmamba"
 FORMAT_VERSION = "1"

@@ -6,7 +6,7 @@ shape the tensors, the test window and tile of the authors' protocol, and the tr
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .checkpoint import infer_preset, load, read_checkpoint, save_checkpoint
-from .network import RainMamba, build
+from .network import build
 from .presets import PRESETS, get_preset
 
 SHIPPED_DIR = Path(__file__).with_name("weights")

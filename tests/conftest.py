@@ -51,6 +51,20 @@ def write_official_checkpoint(path: Path, preset: str, seed: int = 0, config: st
     return generator
 
 
+class IdentityNet(torch.nn.Module):
+    """Returns its input: a stand-in network whose output is known exactly (with the tiny preset's window)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import models
+
+        self.preset = models.get_preset("tiny")
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0 * self.dummy
+
+
 @pytest.fixture
 def model_home(tmp_path, monkeypatch) -> Path:
     """An empty user model directory (RAINMAMBA_HOME) for this test."""

@@ -9,26 +9,18 @@ import cv2
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
 
 import models
 import models.registry
 from models.cli import main
 from opencv_filter.demo import OUTPUTS, run_demo
+from tests.conftest import IdentityNet
+from tests.opencv_filter.cv_clips import read_video
 
 FRAMES, SIZE, FPS = 6, (64, 96), 25.0
 
 
-class Identity(nn.Module):
-    """Returns its input: the derained frames are exactly the frames the filter read."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.preset = models.get_preset("tiny")
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0 * self.dummy
+Identity = IdentityNet
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +31,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 def _video(path: Path) -> tuple[int, int, int, float]:
     """(decoded frame count, height, width, fps) of a video file."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
+    frames, fps = read_video(path)
     return len(frames), frames[0].shape[0], frames[0].shape[1], fps
 
 

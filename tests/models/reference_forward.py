@@ -6,7 +6,6 @@ in the package's permutations, eps values, direction handling or block numbering
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

@@ -14,23 +14,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-from torch import nn
 
 import models
 from training.cli_train import evaluate_command
 from training.evaluate import evaluate, summarise
+from tests.conftest import IdentityNet
 
 
-class Identity(nn.Module):
-    """Returns its input: a stand-in network whose output is known exactly."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.preset = models.get_preset("tiny")
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0 * self.dummy
+Identity = IdentityNet
 
 
 def _write_sequence(folder: Path, frames: np.ndarray, pattern: str) -> None:
