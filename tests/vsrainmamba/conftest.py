@@ -52,6 +52,12 @@ def plugin_core(plugin_dir) -> vs.Core:
     return core
 
 
+def _venv_tool(name: str) -> str:
+    """A command installed beside this Python (the venv's bin/), else the one on PATH."""
+    exe = Path(sys.executable).with_name(name)
+    return str(exe) if exe.exists() else name
+
+
 @pytest.fixture
 def vspipe(tmp_path, plugin_dir):
     """Run ``vspipe`` on a script text with the fresh plugin on VAPOURSYNTH_EXTRA_PLUGIN_PATH and the
@@ -63,8 +69,10 @@ def vspipe(tmp_path, plugin_dir):
         python_path = [str(p) for p in (*python_path, REPO)] + [os.environ.get("PYTHONPATH", "")]
         env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), VAPOURSYNTH_EXTRA_PLUGIN_PATH=str(plugin_dir),
                    PYTHONPATH=os.pathsep.join(python_path), OMP_NUM_THREADS="1")
-        vspipe_exe = Path(sys.executable).with_name("vspipe")
-        command = [str(vspipe_exe) if vspipe_exe.exists() else "vspipe", str(path), *args]
+        if not (tmp_path / "xdg" / "vapoursynth" / "vapoursynth.toml").is_file():
+            # vspipe finds its Python through this config file, which a fresh XDG_CONFIG_HOME lacks
+            subprocess.run([_venv_tool("vapoursynth"), "config"], env=env, check=True, capture_output=True)
+        command = [_venv_tool("vspipe"), str(path), *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
     return run
