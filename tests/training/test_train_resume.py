@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -38,19 +39,22 @@ def _command(out: Path, data: Path, vgg: list[str]) -> list[str]:
             "--dcll-samples", "2", "--dcll-negative-distance", "8", "4", "--no-progress", *vgg]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, scan: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "TORCH_HOME": str(tmp_path / "torch_home"),
-            "OMP_NUM_THREADS": "1"}
+            "OMP_NUM_THREADS": "1", "RAINMAMBA_SCAN": scan}
 
 
 def _losses(run: Path) -> list[tuple[int, float]]:
     return [(r["iteration"], r["loss"]) for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())]
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("scan", ["torch", "numba"])
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, scan):
+    """Bit-identical with the PyTorch scan. The numba training kernels run on numba's thread pool, whose
+    results after a restart match to float32 rounding but not always to the last bit."""
     data = write_synthetic_dataset(tmp_path / "data", 2, 5, 40, 48, seed=0)
     vgg = _vgg_args(tmp_path / "vgg")
-    env = _env(tmp_path)
+    env = _env(tmp_path, scan)
 
     straight = tmp_path / "straight"
     subprocess.run(_command(straight, data, vgg), cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
@@ -76,6 +80,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     a = load_file(str(straight / "model.safetensors"))
     b = load_file(str(killed / "model.safetensors"))
     assert a.keys() == b.keys()
-    different = [k for k in a if not torch.equal(a[k], b[k])]
+    if scan == "torch":
+        different = [k for k in a if not torch.equal(a[k], b[k])]
+    else:
+        different = [k for k in a if not torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6)]
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
     assert _losses(killed) == _losses(straight)  # same losses, each iteration logged once
