@@ -8,11 +8,13 @@ are reduced over channels after the kernel, everything else inside it.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 import torch
-from numba import prange
 from torch import Tensor
+
+from ._numba import numba
+
+prange = numba.prange
 
 
 @numba.njit(inline="always", cache=True)

@@ -14,11 +14,12 @@ found again.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
+
+from ._numba import numba
 
 LANES = 16  # channels per job: one AVX-512 register or two AVX2 ones of float32
 
