@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 _state: dict[str, object] = {}
-_lock = threading.Lock()        # numba's default thread pool must not be entered from two threads at once
+LAUNCH_LOCK = threading.Lock()  # numba's thread pool must not be entered from two threads at once (all kernels)
 
 def available() -> bool:
     """True when numba imports (tried once, on first call: importing numba takes a while)."""
@@ -60,6 +60,6 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
             _f32(D) if D is not None else _NONE,
             _f32(z) if z is not None else _NONE.reshape(0, 0, 0),
             _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out)
-    with _lock:
+    with LAUNCH_LOCK:
         _state["kernel"](*args)
     return torch.from_numpy(out).to(u.dtype)

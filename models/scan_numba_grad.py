@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ._numba import numba
+from .scan_numba import LAUNCH_LOCK
 
 prange = numba.prange
 
@@ -124,7 +125,8 @@ class _NumbaScan(torch.autograd.Function):
         arrays = [_np(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
         y = np.empty(u.shape, np.float32)
         out = np.empty(u.shape, np.float32)
-        _forward(*arrays, bool(softplus), ctx.gated, y, out)
+        with LAUNCH_LOCK:
+            _forward(*arrays, bool(softplus), ctx.gated, y, out)
         ctx.softplus = bool(softplus)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, torch.from_numpy(y))
         return torch.from_numpy(out)
@@ -141,9 +143,10 @@ class _NumbaScan(torch.autograd.Function):
         gC_part = np.empty((batch, dim, n_state, length), np.float32)
         gD_part = np.empty((batch, dim), np.float32)
         gbias_part = np.empty((batch, dim), np.float32)
-        _backward(*(_np(t) for t in (u, delta, A, B, C, D, z, delta_bias)), ctx.softplus, ctx.gated, _np(y),
-                  _np(gout),
-                  gu, gdelta, gA_part, gB_part, gC_part, gD_part, gbias_part, gz)
+        inputs = [_np(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
+        with LAUNCH_LOCK:
+            _backward(*inputs, ctx.softplus, ctx.gated, _np(y), _np(gout),
+                      gu, gdelta, gA_part, gB_part, gC_part, gD_part, gbias_part, gz)
         t = torch.from_numpy
         return (t(gu), t(gdelta), t(gA_part.sum(0)), t(gB_part.sum(1)), t(gC_part.sum(1)), t(gD_part.sum(0)),
                 t(gz) if ctx.gated else None, t(gbias_part.sum(0)), None)
