@@ -108,6 +108,19 @@ def _curve_on(frames: int, height: int, width: int, device: torch.device) -> tor
     return _curve_cpu(frames, height, width).to(device)
 
 
+@functools.lru_cache(maxsize=64)
+def _inverse_cpu(frames: int, height: int, width: int) -> torch.Tensor:
+    curve = _curve_cpu(frames, height, width)
+    inverse = torch.empty_like(curve)
+    inverse[curve] = torch.arange(curve.numel())
+    return inverse
+
+
+@functools.lru_cache(maxsize=64)
+def _inverse_on(frames: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    return _inverse_cpu(frames, height, width).to(device)
+
+
 def hilbert_curve(frames: int, height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
     """The official token order of a local block on a (frames, height, width) feature grid.
 
@@ -118,3 +131,14 @@ def hilbert_curve(frames: int, height: int, width: int, device: torch.device | s
     if device.type == "cpu":
         return _curve_cpu(int(frames), int(height), int(width))
     return _curve_on(int(frames), int(height), int(width), device)
+
+
+def hilbert_inverse(frames: int, height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The inverse permutation of :func:`hilbert_curve`: token j of the grid sits at position ``inverse[j]``.
+
+    Gathering with it scatters a Hilbert-ordered sequence back to grid order. Cached like the curve.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cpu":
+        return _inverse_cpu(int(frames), int(height), int(width))
+    return _inverse_on(int(frames), int(height), int(width), device)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .bimamba import BiMamba
 from .convnext import ConvNeXt
-from .hilbert import hilbert_curve
+from .hilbert import hilbert_curve, hilbert_inverse
 from .presets import Preset, get_preset
 
 
@@ -46,13 +45,6 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
         return self.fc2(F.gelu(self.dwconv(self.fc1(x), grid)))
-
-
-@functools.lru_cache(maxsize=64)
-def _inverse(curve: Tensor) -> Tensor:
-    inverse = torch.empty_like(curve)
-    inverse[curve] = torch.arange(curve.numel(), device=curve.device)
-    return inverse
 
 
 class MambaBlock(nn.Module):
@@ -88,7 +80,7 @@ class MambaBlock(nn.Module):
         seq = seq.transpose(1, 2)
         if self.scan == "raster":
             return seq.reshape(batch, dim, frames, height, width).transpose(1, 2)
-        seq = seq[:, :, _inverse(curve)]
+        seq = seq[:, :, hilbert_inverse(frames, height, width, x.device)]
         return seq.reshape(batch, dim, height, width, frames).permute(0, 4, 1, 2, 3)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import infer_preset, load, read_checkpoint, save_checkpoint
+from .checkpoint import load, save_checkpoint
 from .network import build
 from .presets import PRESETS, get_preset
 
@@ -37,11 +37,9 @@ def installed_weights() -> dict[str, Path]:
 
 def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
     """Convert an official (or any supported) checkpoint to the project format and install it under its preset."""
-    ckpt = read_checkpoint(path)
-    chosen = infer_preset(ckpt, preset)
-    net = load(path, preset=chosen)
-    provenance = dict(ckpt.provenance, imported_from=str(Path(path).resolve()))
-    return save_checkpoint(net, model_dir() / f"{chosen.name}.safetensors", provenance)
+    net = load(path, preset=preset)
+    provenance = dict(net.provenance, imported_from=str(Path(path).resolve()))
+    return save_checkpoint(net, model_dir() / f"{net.preset.name}.safetensors", provenance)
 
 
 def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
