@@ -15,6 +15,7 @@ import torch
 
 from . import bench_measure as bm
 from . import scan, scan_cuda
+from .sizes import parse_size
 
 SCAN_SHAPE_VRDS = (20480, 256, 16)   # L = 5 x 64 x 64 tokens at H/4 of a 256 tile, d_inner = 2C, d_state
 SCAN_SHAPE_TINY_TRAIN = (1280, 64, 16)  # L = 5 x 16 x 16 at H/4 of the tiny preset's 64 px training crop
@@ -150,7 +151,7 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
                                                                         f"got {f!r}.") for f in _split(frames)]
         size_list = _split(sizes)
         for size in size_list:
-            bm.parse_size(size)
+            parse_size(size, named=True)
         backends = scan.available_backends() if scan_backends == "all" else _split(scan_backends)
         for name in backends:
             if name not in scan.BACKENDS:

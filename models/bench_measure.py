@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from . import scan
+from .sizes import parse_size
 
-SIZES = {"240p": (240, 426), "360p": (360, 640), "480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920)}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 Row = dict[str, Any]
 
@@ -274,7 +274,7 @@ def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     """Warm up on one tile, then stream the clip; seconds, tile forwards and memory of the streaming."""
     from .engine import Derainer
 
-    height, width = parse_size(size)
+    height, width = parse_size(size, named=True)
     engine = Derainer(net, mode=mode, device=device, dtype=dtype, batch_size=batch_size)
     forwards = [0]
     handle = net.register_forward_pre_hook(lambda module, args: forwards.__setitem__(0, forwards[0] + len(args[0])))
@@ -327,7 +327,7 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     """
     from .engine import Derainer
 
-    height, width = parse_size(size)
+    height, width = parse_size(size, named=True)
     log(f"engine: {net.preset.name} {size} x{frames} {mode} ...")
     ours = _stream(net, size, frames, device, dtype, mode, batch_size, None)
     row: Row = {"section": "engine", "preset": net.preset.name, "variant": "ours", "mode": mode,
@@ -352,14 +352,3 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
                  "frames": frames, "frames_per_s": frames / authors["seconds"], **authors})
     row["speedup_vs_authors"] = authors["seconds"] / ours["seconds"]
     return rows
-
-
-def parse_size(size: str) -> tuple[int, int]:
-    """'480p' / '720p' / '1080p' / 'HxW' -> (H, W)."""
-    key = size.strip().lower()
-    if key in SIZES:
-        return SIZES[key]
-    parts = key.split("x")
-    if len(parts) == 2 and all(p.isdigit() and int(p) > 0 for p in parts):
-        return int(parts[0]), int(parts[1])
-    raise ValueError(f"Unknown size {size!r}: use one of {', '.join(SIZES)} or HEIGHTxWIDTH such as 256x256.")

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from training.scenes import SKIMAGE_PHOTOS
-from training.ship import LoadedModel, SizeParam, load_model, make_scene, mean_scores, pick_device, render_pair
+from models.sizes import SizeParam
+from training.ship import LoadedModel, load_model, make_scene, mean_scores, pick_device, render_pair
 from training.synth import RainParams
 
 from .errors import DerainError

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import click
+
+from models.sizes import SizeParam
 
 from .synth import SCENE_KINDS, RainParams, write_synthetic_dataset
 
@@ -30,22 +31,6 @@ class _RangeType(click.ParamType):
         return (numbers[0], numbers[-1])
 
 
-class _SizeType(click.ParamType):
-    """``HxW`` -> (H, W); ``native`` -> None (keep the clean source's size)."""
-
-    name = "HxW"
-
-    def convert(self, value, param, ctx):
-        if value is None or isinstance(value, tuple):
-            return value
-        if str(value).lower() == "native":
-            return None
-        match = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", str(value))
-        if not match:
-            self.fail(f"{value!r} is not a size: write HEIGHTxWIDTH (e.g. 128x128) or 'native'.", param, ctx)
-        return int(match.group(1)), int(match.group(2))
-
-
 _RANGE = _RangeType()
 
 
@@ -67,7 +52,7 @@ def _range_option(name: str, what: str):
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,
               help="Frames per sequence (at least the model's T, e.g. 5 or 7).")
-@click.option("--size", type=_SizeType(), default="128x128", show_default=True,
+@click.option("--size", type=SizeParam(native=True), default="128x128", show_default=True,
               help="Frame size HEIGHTxWIDTH; 'native' keeps the size of the --clean material.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same dataset.")
 @_range_option("--density", "Streaks per 100x100 pixels.")

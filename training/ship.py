@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -37,12 +36,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.sizes import SizeParam
+
 from .metrics import psnr, ssim, to_uint8
 from .scenes import SKIMAGE_PHOTOS, load_skimage_photo, photo_scene, procedural_scene
 from .synth import RainParams, add_rain
 
 __all__ = ["DEFAULT_SEED", "EvalSet", "LoadedModel", "Variant", "evaluate_generalisation", "held_out_sets",
-           "load_model", "make_scene", "markdown_table", "mean_scores", "parse_size", "pick_device", "read_train_params", "render_pair",
+           "load_model", "make_scene", "markdown_table", "mean_scores", "pick_device", "read_train_params", "render_pair",
            "ship_eval_command", "unseen_variants"]
 
 DEFAULT_SEED = 2024
@@ -309,28 +310,6 @@ def markdown_table(report: dict[str, Any]) -> str:
     if report["random_weights"]:
         lines.append("**WARNING: random weights: these numbers say nothing about the shipped model.**")
     return "\n".join(lines)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"HxW"`` -> (H, W); a ValueError says how to write it."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a frame size: write HEIGHTxWIDTH, like 96x96.")
-    return int(match.group(1)), int(match.group(2))
-
-
-class SizeParam(click.ParamType):
-    """A click option value ``HxW``."""
-
-    name = "HxW"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            return parse_size(value)
-        except ValueError as err:
-            self.fail(str(err), param, ctx)
 
 
 def read_train_params(path: str | os.PathLike) -> RainParams:

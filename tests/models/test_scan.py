@@ -300,7 +300,7 @@ def test_bench_command_rejects_bad_options_clearly():
 
     from models.bench import bench_command
     result = CliRunner().invoke(bench_command, ["--device", "cpu", "--sizes", "huge", "--no-scan"])
-    assert result.exit_code == 2 and "Unknown size 'huge'" in result.output
+    assert result.exit_code == 2 and "'huge' is not a frame size" in result.output
 
 
 # -- the CUDA kernels, when this machine has them -----------------------------------------------------

@@ -200,7 +200,7 @@ def test_synth_command_writes_a_generic_tree(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--density", "3,x"], "not a range"),
-    (["--size", "12by12"], "not a size"),
+    (["--size", "12by12"], "not a frame size"),
     (["--size", "native"], "needs --clean"),
     (["--brightness", "0.5,3"], "brightness"),
 ])
