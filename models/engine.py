@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .network import MIN_SIZE
+from .devices import resolve_device
 
 __all__ = ["Derainer", "Window", "windows_covering", "combine", "MODES"]
 
@@ -648,26 +649,13 @@ def _split_overlap(overlap: int | Sequence[int], default_frames: int) -> tuple[i
 
 
 def _resolve_device(device: str | int | torch.device | None, net: nn.Module) -> torch.device:
+    """None: where the network's weights are; anything else as :func:`models.devices.resolve_device` reads it."""
     if device is None:
         tensor = next(iter(net.parameters()), None)
         if tensor is None:
             tensor = next(iter(net.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
-    if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
-        if device < 0:
-            raise ValueError(f"device {device} is not a GPU index: use 0, 1, ... or 'cpu'.")
-        device = f"cuda:{int(device)}"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"Unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or a GPU index.") from error
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asks for CUDA but torch sees no GPU: use device='cpu'.")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist: this machine has "
-                             f"{torch.cuda.device_count()} GPU(s), numbered from 0.")
-    return resolved
+    return resolve_device(device)
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from training.scenes import SKIMAGE_PHOTOS
+from models.devices import resolve_device
 from models.sizes import SizeParam
-from training.ship import LoadedModel, load_model, make_scene, mean_scores, pick_device, render_pair
+from training.ship import LoadedModel, load_model, make_scene, mean_scores, render_pair
 from training.synth import RainParams
 
 from .errors import DerainError
@@ -152,7 +153,7 @@ def run_demo(out_dir: str | Path, model: Any = None, *, frames: int = 24, size: 
     if out.exists() and not out.is_dir():
         raise DerainError(f"{out} is a file: give a folder for the demo's outputs.")
     started = time.perf_counter()
-    loaded: LoadedModel = load_model(model, pick_device(device))
+    loaded: LoadedModel = load_model(model, resolve_device(device))
     load_seconds = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     paths = {key: out / name for key, name in OUTPUTS.items()}

@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from models.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -36,13 +38,9 @@ class DistContext:
 
 
 def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: this process's GPU when CUDA is available, else the CPU; ``cuda`` gets the local rank's GPU."""
-    if preference == "auto":
-        preference = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(preference)
+    """Like :func:`models.devices.resolve_device`, but a bare ``cuda`` means this process's (local rank's) GPU."""
+    device = resolve_device(preference)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {preference!r} was asked for but CUDA is not available; use --device cpu.")
         if device.index is None:
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.devices import resolve_device
 from models.sizes import SizeParam
 
 from .metrics import psnr, ssim, to_uint8
@@ -43,7 +44,7 @@ from .scenes import SKIMAGE_PHOTOS, load_skimage_photo, photo_scene, procedural_
 from .synth import RainParams, add_rain
 
 __all__ = ["DEFAULT_SEED", "EvalSet", "LoadedModel", "Variant", "evaluate_generalisation", "held_out_sets",
-           "load_model", "make_scene", "markdown_table", "mean_scores", "pick_device", "read_train_params", "render_pair",
+           "load_model", "make_scene", "markdown_table", "mean_scores", "read_train_params", "render_pair",
            "ship_eval_command", "unseen_variants"]
 
 DEFAULT_SEED = 2024
@@ -163,19 +164,6 @@ class LoadedModel:
         return getattr(getattr(self.net, "preset", None), "name", "?")
 
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` checked (a clear error for a GPU this machine lacks); None: the first GPU, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"{device!r} is not a device: use cpu, cuda or cuda:N.") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Device {device!r} asked for, but this machine has no usable CUDA GPU: use --device cpu.")
-    return chosen
-
-
 def load_model(model: Any = None, device: str | torch.device | None = None) -> LoadedModel:
     """Resolve ``model`` like the filters do (None: the shipped default), noting when weights are random."""
     import models
@@ -245,7 +233,7 @@ def evaluate_generalisation(model: Any = None, seed: int = DEFAULT_SEED, *, clip
 
     _check_sizes(clips, frames, size)
     started = time.time()
-    loaded = load_model(model, pick_device(device))
+    loaded = load_model(model, resolve_device(device))
     engine = models.Derainer(loaded.net, mode="fast")
     sets = held_out_sets(train_params)
     records: list[dict[str, Any]] = []

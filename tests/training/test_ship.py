@@ -117,7 +117,7 @@ def test_command_line_prints_the_table_and_writes_json(cli_run):
 @pytest.mark.parametrize("args, words", [(["--model", "no/such.safetensors"], "does not exist"),
                                          (["--size", "8x8"], "too small"),
                                          (["--size", "big"], "HEIGHTxWIDTH"),
-                                         (["--device", "warp9"], "not a device")])
+                                         (["--device", "warp9"], "Unknown device")])
 def test_bad_input_is_one_clear_line(args, words):
     result = CliRunner().invoke(main, ["ship-eval", *args, "--clips", "1", "--frames", "1"])
     assert result.exit_code != 0
