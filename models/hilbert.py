@@ -96,29 +96,41 @@ def gilbert3d(width: int, height: int, depth: int) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
-@functools.lru_cache(maxsize=64)
-def _curve_cpu(frames: int, height: int, width: int) -> torch.Tensor:
+def _official_order(frames: int, height: int, width: int) -> torch.Tensor:
     cells = gilbert3d(height, width, frames).astype(np.int64)
-    flat = cells[:, 0] * width * frames + cells[:, 1] * frames + cells[:, 2]
-    return torch.from_numpy(flat)
+    return torch.from_numpy(cells[:, 0] * width * frames + cells[:, 1] * frames + cells[:, 2])
 
 
-@functools.lru_cache(maxsize=64)
-def _curve_on(frames: int, height: int, width: int, device: torch.device) -> torch.Tensor:
-    return _curve_cpu(frames, height, width).to(device)
-
-
-@functools.lru_cache(maxsize=64)
-def _inverse_cpu(frames: int, height: int, width: int) -> torch.Tensor:
-    curve = _curve_cpu(frames, height, width)
-    inverse = torch.empty_like(curve)
-    inverse[curve] = torch.arange(curve.numel())
+def _inverse(order: torch.Tensor) -> torch.Tensor:
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel())
     return inverse
 
 
-@functools.lru_cache(maxsize=64)
-def _inverse_on(frames: int, height: int, width: int, device: torch.device) -> torch.Tensor:
-    return _inverse_cpu(frames, height, width).to(device)
+def _raster_order(frames: int, height: int, width: int) -> torch.Tensor:
+    # (h, w, T) index p = (y*w + x)*T + t  ->  raster index t*h*w + y*w + x
+    curve = _permutation("curve", frames, height, width, torch.device("cpu"))
+    return (curve % frames) * (height * width) + curve // frames
+
+
+_BUILDERS = {
+    "curve": _official_order,
+    "inverse": lambda f, h, w: _inverse(_permutation("curve", f, h, w, torch.device("cpu"))),
+    "raster": _raster_order,
+    "raster_inverse": lambda f, h, w: _inverse(_permutation("raster", f, h, w, torch.device("cpu"))),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _permutation(kind: str, frames: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    if device.type != "cpu":
+        return _permutation(kind, frames, height, width, torch.device("cpu")).to(device)
+    return _BUILDERS[kind](frames, height, width)
+
+
+def _cached(kind: str, frames: int, height: int, width: int, device: torch.device | str | None) -> torch.Tensor:
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    return _permutation(kind, int(frames), int(height), int(width), device)
 
 
 def hilbert_curve(frames: int, height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -127,10 +139,7 @@ def hilbert_curve(frames: int, height: int, width: int, device: torch.device | s
     Returns an int64 permutation of ``range(frames*height*width)``: position i of the reordered sequence holds
     token ``curve[i]`` of the (h, w, T)-flattened grid. Cached per grid and device; do not modify it.
     """
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    if device.type == "cpu":
-        return _curve_cpu(int(frames), int(height), int(width))
-    return _curve_on(int(frames), int(height), int(width), device)
+    return _cached("curve", frames, height, width, device)
 
 
 def hilbert_inverse(frames: int, height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -138,7 +147,20 @@ def hilbert_inverse(frames: int, height: int, width: int, device: torch.device |
 
     Gathering with it scatters a Hilbert-ordered sequence back to grid order. Cached like the curve.
     """
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    if device.type == "cpu":
-        return _inverse_cpu(int(frames), int(height), int(width))
-    return _inverse_on(int(frames), int(height), int(width), device)
+    return _cached("inverse", frames, height, width, device)
+
+
+def hilbert_raster_order(frames: int, height: int, width: int,
+                         device: torch.device | str | None = None) -> torch.Tensor:
+    """The same curve, naming tokens by their raster index ``t*h*w + y*w + x`` instead of the (h, w, T) one.
+
+    The network keeps its features as raster-ordered tokens, so one gather with this reorders them along the
+    curve without first transposing the grid. Cached like the curve.
+    """
+    return _cached("raster", frames, height, width, device)
+
+
+def hilbert_raster_inverse(frames: int, height: int, width: int,
+                           device: torch.device | str | None = None) -> torch.Tensor:
+    """The inverse of :func:`hilbert_raster_order`: gathers a curve-ordered sequence back to raster order."""
+    return _cached("raster_inverse", frames, height, width, device)
