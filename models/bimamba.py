@@ -41,22 +41,26 @@ class BiMamba(nn.Module):
             self.add_module(f"dt_proj{suffix}", nn.Linear(self.dt_rank, self.d_inner, bias=True))
         self.out_proj = nn.Linear(self.d_inner, dim, bias=False)
 
-    def _direction(self, x: Tensor, z: Tensor, suffix: str) -> Tensor:
-        """One gated scan over (B, d_inner, L) inputs: conv1d -> SiLU -> x_proj -> selective scan."""
+    def _direction(self, x: Tensor, z: Tensor, suffix: str, reverse: bool) -> Tensor:
+        """One gated scan over (B, d_inner, L) inputs: conv1d -> SiLU -> x_proj -> selective scan.
+
+        ``reverse`` runs the conv and the scan from the end of the sequence to its start; the result is
+        in the input's order (as if the inputs had been flipped, and the output flipped back).
+        """
         conv: nn.Conv1d = getattr(self, f"conv1d{suffix}")
         x_proj: nn.Linear = getattr(self, f"x_proj{suffix}")
         dt_proj: nn.Linear = getattr(self, f"dt_proj{suffix}")
-        x = causal_conv1d(x, conv.weight[:, 0, :], conv.bias, activation="silu")
+        x = causal_conv1d(x, conv.weight[:, 0, :], conv.bias, activation="silu", reverse=reverse)
         dt, B, C = torch.split(x_proj(x.transpose(1, 2)), [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = (dt @ dt_proj.weight.t()).transpose(1, 2)
         A = -torch.exp(_at_least_float32(getattr(self, f"A{suffix}_log")))
         return selective_scan(x, delta, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
                               _at_least_float32(getattr(self, f"D{suffix}")), z=z,
-                              delta_bias=_at_least_float32(dt_proj.bias), delta_softplus=True)
+                              delta_bias=_at_least_float32(dt_proj.bias), delta_softplus=True, reverse=reverse)
 
     def forward(self, u: Tensor) -> Tensor:
         xz = self.in_proj(u).transpose(1, 2)  # (B, 2*d_inner, L)
         x, z = xz.chunk(2, dim=1)
-        y_forward = self._direction(x, z, "")
-        y_backward = self._direction(x.flip(-1), z.flip(-1), "_b").flip(-1)
-        return self.out_proj((y_forward + y_backward).transpose(1, 2).to(u.dtype))
+        x = x.contiguous()  # read by both directions' convs
+        y = self._direction(x, z, "", reverse=False) + self._direction(x, z, "_b", reverse=True)
+        return self.out_proj(y.transpose(1, 2).to(u.dtype))

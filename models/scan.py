@@ -168,40 +168,63 @@ def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
                              "move all inputs to one device.")
 
 
+def _reversing(scan):
+    """Give a backend without a native reverse one: flip the sequence inputs along L, and the output back."""
+    def run(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
+            delta_bias: Tensor | None, delta_softplus: bool, reverse: bool = False) -> Tensor:
+        if not reverse:
+            return scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+        u, delta, B, C, z = (_flip(t) for t in (u, delta, B, C, z))
+        return scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus).flip(-1)
+    return run
+
+
+def _flip(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.flip(-1)
+
+
 def _numba_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
-                delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
-    """The numba inference kernel, or the numba forward+backward pair when a gradient is needed."""
+                delta_bias: Tensor | None, delta_softplus: bool, reverse: bool = False) -> Tensor:
+    """The numba inference kernel (native reverse), or the numba forward+backward pair when a gradient is
+    needed."""
     if _needs_grad(u, delta, A, B, C, D, z, delta_bias):
         from .scan_numba_grad import selective_scan_numba_grad
 
-        return selective_scan_numba_grad(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    return scan_numba.selective_scan_numba(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+        return _reversing(selective_scan_numba_grad)(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+    return scan_numba.selective_scan_numba(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
 
 
 _SCANS = {
-    "ref": selective_scan_ref,
-    "torch": selective_scan_chunked,
+    "ref": _reversing(selective_scan_ref),
+    "torch": _reversing(selective_scan_chunked),
     "numba": _numba_scan,
-    "cuda": scan_cuda.selective_scan_cuda,
+    "cuda": _reversing(scan_cuda.selective_scan_cuda),
 }
 
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                    z: Tensor | None = None, delta_bias: Tensor | None = None,
-                   delta_softplus: bool = False) -> Tensor:
+                   delta_softplus: bool = False, reverse: bool = False) -> Tensor:
     """The scan used by the network: runs the fastest backend that fits these tensors (see module doc).
 
     y_t = <C_t, h_t> + D u_t with h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, delta optionally
     shifted by delta_bias and passed through softplus, y multiplied by SiLU(z) when z is given.
+    ``reverse=True`` scans from the last step to the first: the same as flipping u, delta, B, C and z
+    along L and flipping y back, which is what the backends without a native reverse do; the numba
+    inference kernel walks the sequence backwards instead, with no copies.
     Returns y (B, D, L) in u's dtype; the state is kept in float32 (float64 for float64 inputs).
     """
     _check_shapes(u, delta, A, B, C, D, z, delta_bias)
     backend = choose_backend(u, _needs_grad(u, delta, A, B, C, D, z, delta_bias))
-    return _SCANS[backend](u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    return _SCANS[backend](u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
 
 
-def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None,
+                  reverse: bool = False) -> Tensor:
     """Depthwise causal conv1d: x (B, D, L), weight (D, K), left padding K-1; optional SiLU.
+
+    ``reverse=True`` runs it on the time-reversed sequence and reverses the result back (each output
+    mixes the current and the K-1 *following* steps), without copies on a CPU.
 
     Uses causal_conv1d's CUDA kernel for CUDA tensors when it is installed (and the scan backend is not
     forced to 'ref' or 'torch'), F.conv1d on other GPUs, and K shifted multiply-adds on a CPU.
@@ -211,26 +234,39 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activat
     if x.dim() != 3 or weight.dim() != 2 or weight.shape[0] != x.shape[1]:
         raise ValueError(f"causal_conv1d: need x (batch, channels, length) and weight (channels, width) "
                          f"with the same channels, got x {tuple(x.shape)} and weight {tuple(weight.shape)}.")
+    if x.device.type != "cpu":
+        return _flip(_causal_conv1d_gpu(_flip(x), weight, bias, activation)) if reverse \
+            else _causal_conv1d_gpu(x, weight, bias, activation)
+    weight = weight.to(x.dtype)
+    bias = bias.to(x.dtype) if bias is not None else None
+    out = _causal_conv1d_shifts(x.contiguous(), weight, bias, reverse)
+    return F.silu(out) if activation in ("silu", "swish") else out
+
+
+def _causal_conv1d_gpu(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None) -> Tensor:
+    """causal_conv1d's CUDA kernel when installed (and the scan backend is not forced to 'ref' or 'torch'),
+    else cuDNN; padding both ends inside the conv and dropping the tail avoids a padded copy of x."""
     dim, width = weight.shape
     if (x.device.type == "cuda" and 2 <= width <= 4 and x.dtype in scan_cuda.KERNEL_DTYPES
             and forced_backend() not in ("ref", "torch") and scan_cuda.conv_available()):
         return scan_cuda.causal_conv1d_cuda(x, weight, bias, activation)
     weight = weight.to(x.dtype)
     bias = bias.to(x.dtype) if bias is not None else None
-    if x.device.type == "cpu":
-        out = _causal_conv1d_shifts(x.contiguous(), weight, bias)
-    else:   # cuDNN; padding both ends inside the conv and dropping the tail avoids a padded copy of x
-        out = F.conv1d(x, weight[:, None, :], bias, padding=width - 1, groups=dim)[..., :x.shape[-1]]
+    out = F.conv1d(x, weight[:, None, :], bias, padding=width - 1, groups=dim)[..., :x.shape[-1]]
     return F.silu(out) if activation in ("silu", "swish") else out
 
 
-def _causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """out[t] = bias + sum_k weight[k] x[t - (K-1) + k]: K shifted multiply-adds, several times faster on a
-    CPU than a depthwise F.conv1d (which also needs a padded copy of x). Differentiable."""
+def _causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None, reverse: bool = False) -> Tensor:
+    """out[t] = bias + sum_k weight[k] x[t - (K-1) + k] (reverse: x[t + (K-1) - k]): K shifted multiply-adds,
+    several times faster on a CPU than a depthwise F.conv1d (which also needs a padded copy of x).
+    Differentiable."""
     width = weight.shape[1]
     out = x * weight[:, -1:] if bias is None else torch.addcmul(bias[:, None], x, weight[:, -1:])
     for k in range(width - 1):
         shift = width - 1 - k
         if shift < x.shape[-1]:
-            out[..., shift:].addcmul_(x[..., :-shift], weight[:, k:k + 1])
+            if reverse:
+                out[..., :-shift].addcmul_(x[..., shift:], weight[:, k:k + 1])
+            else:
+                out[..., shift:].addcmul_(x[..., :-shift], weight[:, k:k + 1])
     return out

@@ -47,19 +47,22 @@ _NONE = np.zeros(0, np.float32)
 
 def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                          z: Tensor | None = None, delta_bias: Tensor | None = None,
-                         delta_softplus: bool = False) -> Tensor:
+                         delta_softplus: bool = False, reverse: bool = False) -> Tensor:
     """Selective scan with mamba_ssm's shapes on CPU tensors, no autograd; float32 state, u's dtype out.
 
-    Float16/bfloat16 inputs are widened to float32; float64 is refused by the dispatcher (use the
-    'torch' or 'ref' backend for float64 precision).
+    ``reverse=True`` scans from the last step to the first by handing the kernel time-reversed numpy
+    views (negative strides: no copies). Float16/bfloat16 inputs are widened to float32; float64 is
+    refused by the dispatcher (use the 'torch' or 'ref' backend for float64 precision).
     """
     if not available():
         raise RuntimeError(f"The numba scan cannot run: {unavailable_reason()}.")
     out = np.empty(tuple(u.shape), dtype=np.float32)
-    args = (_f32(u), _f32(delta), _f32(A), _f32(B.transpose(1, 2)), _f32(C.transpose(1, 2)),
+    steps = slice(None, None, -1 if reverse else 1)
+    seq = lambda t: _f32(t)[:, :, steps]                          # noqa: E731  (B, ., L) views in scan order
+    args = (seq(u), seq(delta), _f32(A), seq(B).transpose(0, 2, 1), seq(C).transpose(0, 2, 1),
             _f32(D) if D is not None else _NONE,
-            _f32(z) if z is not None else _NONE.reshape(0, 0, 0),
-            _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out)
+            seq(z) if z is not None else _NONE.reshape(0, 0, 0),
+            _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out[:, :, steps])
     with LAUNCH_LOCK:
         _state["kernel"](*args)
     return torch.from_numpy(out).to(u.dtype)

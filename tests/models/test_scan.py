@@ -241,6 +241,46 @@ def test_bad_shapes_are_one_clear_error():
                        torch.zeros(2, 10))
 
 
+# -- scanning backwards ----------------------------------------------------------------------------
+
+def _flipped_reference(inputs, softplus):
+    """The reverse scan by definition: flip every sequence input along L, scan, flip the output back."""
+    flipped = {k: (v.flip(-1) if k in ("u", "delta", "B", "C", "z") else v) for k, v in inputs.items()}
+    return selective_scan_ref(**flipped, delta_softplus=softplus).flip(-1)
+
+
+@pytest.mark.parametrize("backend", ["ref", "torch", "numba"])
+@pytest.mark.parametrize("with_grad", [False, True])
+def test_reverse_scan_equals_the_flipped_forward_scan(backend, with_grad):
+    if backend == "numba" and not scan_numba.available():
+        pytest.skip(scan_numba.unavailable_reason())
+    inputs = make_inputs(dim=20, length=29, dtype=torch.float32 if backend == "numba" else torch.float64)
+    expected = _flipped_reference({k: v.double() for k, v in inputs.items()}, True)
+    assert not torch.allclose(expected, selective_scan_ref(**inputs, delta_softplus=True).double(), atol=1e-3)
+    leaves = {k: v.clone().requires_grad_(with_grad) for k, v in inputs.items()}
+    with use_scan_backend(backend), torch.set_grad_enabled(with_grad):
+        y = selective_scan(**leaves, delta_softplus=True, reverse=True)
+    assert_close_rel(y, expected, 1e-5 if backend == "numba" else 1e-10, f"{backend} reverse scan")
+    if with_grad:  # gradients flow back through the reversal to the unflipped inputs
+        upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+        got = torch.autograd.grad(y, list(leaves.values()), upstream.to(y.dtype))
+        _, want = grads(lambda **kw: _flipped_reference(kw, kw.pop("delta_softplus")),
+                        {k: v.double() for k, v in inputs.items()}, True, upstream)
+        for name, g in zip(leaves, got):
+            assert_close_rel(g, want[name], 1e-4 if backend == "numba" else 1e-9, f"gradient of {name}")
+
+
+@needs_numba
+def test_numba_reverse_scan_reads_strided_views():
+    """The reversed numpy views combine with transposed inputs (the layer hands the kernel views)."""
+    inputs = make_inputs(dim=17, length=40, dtype=torch.float32)
+    strided = dict(inputs, u=inputs["u"].transpose(1, 2).contiguous().transpose(1, 2),
+                   delta=inputs["delta"].transpose(1, 2).contiguous().transpose(1, 2))
+    with torch.no_grad(), use_scan_backend("numba"):
+        y = selective_scan(**strided, delta_softplus=True, reverse=True)
+    assert_close_rel(y, _flipped_reference({k: v.double() for k, v in inputs.items()}, True), 1e-5, "strided")
+
+
 # -- causal conv1d ---------------------------------------------------------------------------------
 
 def test_causal_conv1d_is_causal_and_matches_the_formula():
@@ -257,6 +297,20 @@ def test_causal_conv1d_is_causal_and_matches_the_formula():
     torch.testing.assert_close(causal_conv1d(x2, w, b)[..., :5], causal_conv1d(x, w, b)[..., :5])
     with pytest.raises(ValueError, match="activation"):
         causal_conv1d(x, w, b, activation="relu")
+
+
+@pytest.mark.parametrize("length", [9, 3, 1])
+def test_reverse_causal_conv1d_equals_the_flipped_conv(length):
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(2, 3, length, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    ours = causal_conv1d(x, w, b, activation="silu", reverse=True)
+    expected = causal_conv1d(x.flip(-1), w, b, activation="silu").flip(-1)
+    torch.testing.assert_close(ours, expected)
+    upstream = torch.randn(2, 3, length, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, upstream)[0],
+                               torch.autograd.grad(expected, x, upstream)[0])
 
 
 @pytest.mark.parametrize("length", [9, 2])
