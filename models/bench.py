@@ -76,7 +76,7 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
               help="cpu, cuda, cuda:N, or auto (cuda when a GPU is visible).")
 @click.option("--dtype", "dtypes", default="float32", show_default=True,
               help="Comma list of float32, float16, bfloat16 for the windows and the engine "
-                   "(float16/bfloat16 run under autocast, GPU only for the engine).")
+                   "(run under autocast; float16 only on a GPU for the engine, bfloat16 anywhere).")
 @click.option("--scan/--no-scan", "do_scan", default=True, show_default=True,
               help="Time the scan alone at the vrds shapes (B=1, L=5x64x64, d_inner=256, d_state=16).")
 @click.option("--scan-backends", default="all", show_default=True,
@@ -133,6 +133,7 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
       rainmamba bench                                   # about a minute on 2 cores: scan, tiny, 240p
       rainmamba bench --sizes 480p --frames 5,10        # tiny at 480p; does memory grow with length?
       rainmamba bench --presets vrds --sizes none       # vrds window vs the authors' forward (minutes)
+      rainmamba bench --presets vrds --sizes none --dtype float32,bfloat16   # bfloat16 on a CPU
       rainmamba bench --device cuda --dtype float16,float32 --presets vrds --sizes 1080p
       rainmamba bench --no-scan --no-windows --sizes 1080p --frames 5,20 --authors-scan none
                                                         # does peak memory grow with clip length?

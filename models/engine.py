@@ -297,7 +297,9 @@ class Derainer:
             authors' slicing, an odd overlap O trims ceil(O/2) px at a tile's bottom/right and
             floor(O/2) at its top/left; 0 trims nothing.
         device: None (the net's device), "cpu", "cuda", "cuda:N" or an int N.
-        dtype: float32 (default), or float16 / bfloat16 on CUDA, run via autocast.
+        dtype: float32 (default), or float16 (CUDA) / bfloat16 (CUDA or CPU), run via autocast with the
+            scan state kept in float32. On a CPU with AVX-512 BF16 or AMX, bfloat16 is about 1.3-1.5x
+            faster for the larger presets.
         batch_size: window tiles of equal size per forward call.
 
     Outputs are clamped to [0, 1]; float input gives float32 output, uint8 input gives rounded uint8.
@@ -664,6 +666,7 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     resolved = _DTYPES.get(dtype.lower()) if isinstance(dtype, str) else dtype
     if resolved not in (torch.float32, torch.float16, torch.bfloat16):
         raise ValueError(f"Unsupported dtype {dtype!r}: use float32, float16 or bfloat16.")
-    if resolved != torch.float32 and device.type != "cuda":
-        raise ValueError(f"dtype {dtype!r} needs a CUDA device; on {device.type} use dtype=float32 (the default).")
+    if resolved == torch.float16 and device.type != "cuda":
+        raise ValueError(f"dtype {dtype!r} needs a CUDA device (a CPU has no fast float16); on {device.type} "
+                         "use bfloat16 or float32 (the default).")
     return resolved

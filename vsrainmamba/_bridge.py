@@ -16,7 +16,7 @@ import vapoursynth as vs
 from .filter import USER_ERRORS, build_filter, derain
 
 # Plugin arguments that VapourSynth passes as 0/1 ints but mean booleans.
-_BOOLEAN_ARGUMENTS = ("fp16", "scene_change")
+_BOOLEAN_ARGUMENTS = ("fp16", "bf16", "scene_change")
 
 
 def connect() -> None:

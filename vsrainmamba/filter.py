@@ -29,7 +29,7 @@ USER_ERRORS = (ValueError, TypeError, OSError)
 def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = None, mode: str = "fast",
            stride: int | None = None, tile: int | Sequence[int] | None = None,
            tile_pad: int | Sequence[int] | None = None, device_index: int | str | None = None,
-           fp16: bool = False, batch_size: int = 1, num_streams: int = 1, scene_change: bool = True,
+           fp16: bool = False, bf16: bool = False, batch_size: int = 1, num_streams: int = 1, scene_change: bool = True,
            sc_threshold: float = 0.1, matrix: int | None = None, cache_windows: int | None = None) -> vs.VideoNode:
     """Remove rain from a clip with RainMamba; returns a clip of the same format, size, length and props.
 
@@ -47,6 +47,8 @@ def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = Non
         tile_pad: overlap between tiles in pixels, ``[width, height]`` or one int; None: the preset's.
         device_index: CUDA GPU number; -1 or ``"cpu"`` for the CPU; None: GPU 0 if present, else CPU.
         fp16: run the network in half precision (CUDA only).
+        bf16: run it in bfloat16 instead, on a GPU (Ampere or newer) or a CPU (faster on CPUs with
+            AVX-512 BF16 or AMX); the scan state stays float32 either way.
         batch_size: spatial tiles sent to the network per call.
         num_streams: network copies working in parallel (one CUDA stream each on a GPU).
         scene_change: never let a temporal window span a scene cut. Cuts come from the
@@ -59,7 +61,7 @@ def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = Non
     """
     try:
         return build_filter(clip, model=model, mode=mode, stride=stride, tile=tile, tile_pad=tile_pad,
-                            device_index=device_index, fp16=fp16, batch_size=batch_size, num_streams=num_streams,
+                            device_index=device_index, fp16=fp16, bf16=bf16, batch_size=batch_size, num_streams=num_streams,
                             scene_change=scene_change, sc_threshold=sc_threshold, matrix=matrix,
                             cache_windows=cache_windows)
     except USER_ERRORS as error:

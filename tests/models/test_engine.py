@@ -334,7 +334,7 @@ def test_stream_errors():
     ({"tile_overlap": -2}, ">= 0"),
     ({"batch_size": 0}, "batch_size"),
     ({"dtype": torch.float16, "device": "cpu"}, "needs a CUDA device"),
-    ({"dtype": "bf16", "device": "cpu"}, "needs a CUDA device"),
+    ({"dtype": "half", "device": "cpu"}, "use bfloat16 or float32"),
     ({"dtype": torch.int8}, "Unsupported dtype"),
     ({"device": "nonsense"}, "Unknown device"),
     ({"device": -1}, "not a GPU index"),
@@ -406,3 +406,26 @@ def test_tiny_network_small_frames_are_padded_to_its_minimum():
     assert out.shape == (2, 3, 12, 20)
     with pytest.raises(ValueError, match="at least 32"):
         Derainer(net, tile=16)
+
+
+def test_bfloat16_runs_on_the_cpu_close_to_float32(tiny_net):
+    """Autocast in bfloat16 on a CPU: really lower precision (not silently float32), yet close, and the
+    Mamba layers' scan still gets float32 SSM parameters."""
+    from models import scan
+
+    video = torch.rand(7, 3, 40, 48, generator=torch.Generator().manual_seed(3))
+    exact = Derainer(tiny_net, device="cpu")(video)
+    seen: list[tuple[torch.dtype, torch.dtype]] = []
+    original = scan.selective_scan
+
+    def spy(u, delta, A, *args, **kwargs):
+        seen.append((u.dtype, A.dtype))
+        return original(u, delta, A, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("models.bimamba.selective_scan", spy)
+        fast = Derainer(tiny_net, device="cpu", dtype="bf16")(video)
+    assert fast.dtype == torch.float32 and fast.shape == exact.shape
+    assert seen and all(u == torch.bfloat16 and a == torch.float32 for u, a in seen)
+    err = (fast - exact).abs()
+    assert 0 < err.max() < 0.05 and err.mean() < 5e-3

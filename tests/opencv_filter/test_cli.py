@@ -64,6 +64,19 @@ def test_frames_folder_keeps_names_depth_and_range(tmp_path, tiny_checkpoint, ti
     assert len(video) == 8 and fps == 30
 
 
+def test_bf16_runs_on_the_cpu_and_only_one_precision_flag_is_taken(tmp_path, clip, tiny_checkpoint):
+    outputs = {}
+    for flags in ((), ("--bf16",)):
+        folder = tmp_path / ("bf16" if flags else "float32")
+        result = derain(clip, folder / "%03d.png", "-m", tiny_checkpoint, "--end", 6, *flags)
+        assert result.exit_code == 0, result.output
+        outputs[folder.name] = np.stack([cv2.imread(str(p)) for p in sorted(folder.iterdir())]).astype(int)
+    difference = np.abs(outputs["bf16"] - outputs["float32"])
+    assert len(outputs["bf16"]) == 6 and 0 < difference.max() <= 16
+    result = derain(clip, tmp_path / "x.avi", "-m", tiny_checkpoint, "--fp16", "--bf16")
+    assert result.exit_code == 2 and "--fp16 and --bf16 are both given: choose one" in result.output
+
+
 def test_video_to_a_jpeg_pattern_with_quality(tmp_path, clip, tiny_checkpoint):
     result = derain(clip, tmp_path / "out" / "f_%03d.jpg", "-m", tiny_checkpoint, "--quality", 90, "--start", 3)
     assert result.exit_code == 0, result.output

@@ -60,6 +60,12 @@ def test_plugin_and_python_api_give_the_same_clip(plugin_core, tiny_checkpoint):
     direct = derain(clip, model=tiny_checkpoint, device_index=-1)
     assert np.array_equal(clip_to_array(through_plugin), clip_to_array(direct))
     assert dict(through_plugin.get_frame(4).props) == dict(clip.get_frame(4).props)
+    # bf16 reaches the engine as a boolean: the same as the Python API's, different from float32
+    half = plugin_core.rainmamba.Derain(clip, model=str(tiny_checkpoint), device_index=-1, bf16=True)
+    half_direct = derain(clip, model=tiny_checkpoint, device_index=-1, bf16=True)
+    assert np.array_equal(clip_to_array(half), clip_to_array(half_direct))
+    assert not np.array_equal(clip_to_array(half), clip_to_array(direct))
+    assert np.abs(clip_to_array(half) - clip_to_array(direct)).max() < 0.05
 
 
 @pytest.mark.parametrize("arguments, message", [

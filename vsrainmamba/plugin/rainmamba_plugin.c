@@ -26,7 +26,7 @@
 /* Keep in sync with vsrainmamba.derain: tests/vsrainmamba/test_signature.py compares them. */
 #define RAINMAMBA_DERAIN_ARGS                                                                     \
     "clip:vnode;model:data:opt;mode:data:opt;stride:int:opt;tile:int[]:opt;tile_pad:int[]:opt;"   \
-    "device_index:int:opt;fp16:int:opt;batch_size:int:opt;num_streams:int:opt;"                   \
+    "device_index:int:opt;fp16:int:opt;bf16:int:opt;batch_size:int:opt;num_streams:int:opt;"      \
     "scene_change:int:opt;sc_threshold:float:opt;matrix:int:opt;cache_windows:int:opt;"
 #define RAINMAMBA_BRIDGE_MODULE "vsrainmamba._bridge"
 #define RAINMAMBA_VERSION_MAJOR 0
