@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The CPU measurements quoted in benchmarks/README.md, written to benchmarks/results/ (about 5 minutes
+# The CPU measurements quoted in benchmarks/README.md, written to benchmarks/results/ (about 10 minutes
 # on 2 idle cores; other load on the machine slows every number, so run it on a quiet machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=benchmarks/results
 mkdir -p "$out"
 # 1. the scan alone at the vrds shapes (and a training step at tiny shapes), one tiny window,
-#    the tiny engine at 480p (5 and 10 frames)
-python -m models.bench --scan-grad --presets tiny --sizes 480p --frames 5,10 \
+#    the tiny engine at 480p (5 and 10 frames), in float32 and bfloat16
+python -m models.bench --scan-grad --presets tiny --sizes 480p --frames 5,10 --dtype float32,bfloat16 \
     --json "$out/cpu_tiny.json" --markdown "$out/cpu_tiny.md"
 # 2. one vrds window (5x256x256) against the authors' forward with the per-step scan
-python -m models.bench --no-scan --presets vrds --sizes none --repeat 2 \
+python -m models.bench --no-scan --presets vrds --sizes none --repeat 2 --dtype float32,bfloat16 \
     --json "$out/cpu_vrds_window.json" --markdown "$out/cpu_vrds_window.md"
+# 3. the tiny engine at 720p and 1080p; 1080p at 5, 10 and 20 frames: does peak memory grow with length?
+python -m models.bench --no-scan --presets tiny --sizes 720p,1080p --frames 5,10,20 --repeat 1 \
+    --json "$out/cpu_tiny_hd.json" --markdown "$out/cpu_tiny_hd.md"

@@ -83,8 +83,8 @@ class PeakMemory(contextlib.AbstractContextManager):
     """Peak memory inside a ``with`` block: CUDA allocator peak on a GPU; process RSS on CPU.
 
     ``peak`` is the highest value reached, ``extra`` the rise above the value at entry (what the block
-    itself needed). On Linux the kernel's peak-RSS counter is reset at entry and read at exit (exact);
-    elsewhere RSS is sampled every 2 ms by a thread, so very short spikes may be missed. Memory freed
+    itself needed). On Linux the kernel's peak-RSS counter is reset at entry and read at exit (exact, and
+    nothing runs beside the measured code); elsewhere RSS is sampled every 2 ms by a thread, so very short spikes may be missed. Memory freed
     earlier but kept by the allocator can be reused without raising RSS: measure in a fresh process
     for an exact ``extra`` (the engine bench does).
     """
@@ -104,8 +104,9 @@ class PeakMemory(contextlib.AbstractContextManager):
         else:
             self.start = self.peak = _rss_bytes()
             self._hwm = _reset_rss_high_water()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
+            if not self._hwm:  # a polling thread competes for the GIL and the cores: only when needed
+                self._thread = threading.Thread(target=self._sample, daemon=True)
+                self._thread.start()
         return self
 
     def _sample(self) -> None:
@@ -118,8 +119,8 @@ class PeakMemory(contextlib.AbstractContextManager):
             self.peak = torch.cuda.max_memory_allocated(self.device)
         else:
             self._stop.set()
-            assert self._thread is not None
-            self._thread.join()
+            if self._thread is not None:
+                self._thread.join()
             self.peak = max(self.peak, _rss_bytes(), _rss_high_water() if self._hwm else 0)
         self.extra = max(0, self.peak - self.start)
 
