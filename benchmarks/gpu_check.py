@@ -65,20 +65,23 @@ def check_scan(device: torch.device, length: int, results: dict) -> None:
     with torch.no_grad():
         cpu_backend = scan.choose_backend(inputs["u"])
         expected = scan.selective_scan(**inputs, delta_softplus=True)
-        for backend in ("cuda", "torch"):
+        expected_reverse = scan.selective_scan(**inputs, delta_softplus=True, reverse=True)
+        for backend in ("cuda", "torch", "triton"):
             for name, dtype in DTYPES.items():
                 key = f"scan/{backend}/{name}"
                 gpu_inputs = bm.scan_inputs(length, 256, 16, device, dtype)
                 try:
                     with scan.use_scan_backend(backend):
                         got = scan.selective_scan(**gpu_inputs, delta_softplus=True)
+                        got_reverse = scan.selective_scan(**gpu_inputs, delta_softplus=True, reverse=True)
                         times = bm.time_call(lambda: scan.selective_scan(**gpu_inputs, delta_softplus=True),
                                              device, repeat=3)
                 except RuntimeError as exc:
                     results[key] = {"skipped": str(exc)}
                     continue
-                results[key] = {"rel_err_vs_cpu": rel_err(got, expected), "cpu_backend": cpu_backend,
-                                "best_ms": 1e3 * min(times)}
+                results[key] = {"rel_err_vs_cpu": rel_err(got, expected),
+                                "reverse_rel_err_vs_cpu": rel_err(got_reverse, expected_reverse),
+                                "cpu_backend": cpu_backend, "best_ms": 1e3 * min(times)}
 
 
 def check_window(preset: str, device: torch.device, dtypes: list[str], results: dict, size: int | None) -> None:

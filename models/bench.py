@@ -80,7 +80,7 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
 @click.option("--scan/--no-scan", "do_scan", default=True, show_default=True,
               help="Time the scan alone at the vrds shapes (B=1, L=5x64x64, d_inner=256, d_state=16).")
 @click.option("--scan-backends", default="all", show_default=True,
-              help="Comma list of scan backends to time (ref, torch, numba, cuda) or 'all' usable here.")
+              help="Comma list of scan backends to time (ref, torch, numba, triton, cuda) or 'all' usable here.")
 @click.option("--scan-length", type=int, default=SCAN_SHAPE_VRDS[0], show_default=True,
               help="Sequence length L of the scan timing (smaller = quicker run).")
 @click.option("--scan-grad/--no-scan-grad", default=False, show_default=True,
@@ -120,8 +120,8 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
     \b
     Three sections, each optional:
       scan    the selective scan alone at the vrds shapes: the per-step PyTorch loop (ref), the
-              chunked PyTorch scan (torch), the compiled CPU kernel (numba), mamba_ssm (cuda);
-              speed-up and max error against the per-step loop.
+              chunked PyTorch scan (torch), the compiled CPU kernel (numba), the Triton GPU kernel
+              (triton), mamba_ssm (cuda); speed-up and max error against the per-step loop.
       window  one (T, tile) forward of each --presets network with our scan, and the same network
               with the authors' scan (per-step loop on CPU): time per window, frames/s, peak memory.
       engine  models.Derainer streaming a synthetic clip of --frames at each of --sizes: frames/s,

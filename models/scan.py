@@ -6,15 +6,18 @@ u, delta, z: (B, D, L); A: (D, N); B, C: (B, N, L); D, delta_bias: (D,).
 Scan backends, fastest first:
 
 - ``cuda``: mamba_ssm's fused kernel (tensors on a GPU, the package installed; has a backward);
+- ``triton``: the project's Triton kernel (tensors on a GPU, triton installed; inference only, for
+  GPUs without mamba_ssm);
 - ``numba``: compiled CPU kernels (CPU tensors, float32 state: the vectorised inference kernel, or a
   forward+backward pair when a gradient is needed);
 - ``torch``: the project's chunked PyTorch scan (any device, differentiable);
 - ``ref``: the plain per-step loop, the oracle the others are tested against.
 
-``selective_scan`` picks the first one that fits the call. ``RAINMAMBA_SCAN=ref|torch|numba|cuda``
-(or ``use_scan_backend(...)`` in code) forces one, and a forced backend that cannot run the call is an
-error, never a silent substitute. Forcing ``ref`` or ``torch`` also keeps ``causal_conv1d`` in
-PyTorch, so the whole layer runs without compiled kernels.
+``selective_scan`` picks the first one that fits the call (a call that needs a gradient skips
+``triton``). ``RAINMAMBA_SCAN=ref|torch|numba|triton|cuda`` (or ``use_scan_backend(...)`` in code)
+forces one, and a forced backend that cannot run the call is an error, never a silent substitute.
+Forcing ``ref`` or ``torch`` also keeps ``causal_conv1d`` in PyTorch, so the whole layer runs
+without compiled kernels.
 """
 from __future__ import annotations
 
@@ -27,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import scan_cuda, scan_numba
+from . import scan_cuda, scan_numba, scan_triton
 from .scan_chunked import selective_scan_chunked
 
-BACKENDS = ("cuda", "numba", "torch", "ref")
+BACKENDS = ("cuda", "triton", "numba", "torch", "ref")
 ENV_VAR = "RAINMAMBA_SCAN"
 _forced: contextvars.ContextVar[str | None] = contextvars.ContextVar("rainmamba_scan_backend", default=None)
 
@@ -94,6 +97,8 @@ def backend_report() -> dict[str, str]:
     return {
         "cuda": "available" if scan_cuda.scan_available()
         else f"mamba_ssm CUDA kernel unusable: {scan_cuda.unavailable_reason('mamba_ssm')}",
+        "triton": "available" if scan_triton.available()
+        else f"Triton kernel unusable: {scan_triton.unavailable_reason()}",
         "numba": "available" if scan_numba.available() else scan_numba.unavailable_reason(),
         "torch": "available",
         "ref": "available",
@@ -125,6 +130,15 @@ def _why_not(name: str, u: Tensor, needs_grad: bool) -> str | None:
             return f"mamba_ssm's kernel has no {u.dtype} version (use float32, float16 or bfloat16)"
         if not scan_cuda.scan_available():
             return scan_cuda.unavailable_reason("mamba_ssm")
+    elif name == "triton":
+        if u.device.type != "cuda":
+            return f"it runs on CUDA tensors only, these are on {u.device}"
+        if needs_grad:
+            return "it has no backward; training uses mamba_ssm's kernel or the chunked PyTorch scan"
+        if u.dtype not in scan_triton.DTYPES:
+            return f"it has no {u.dtype} version (use float32, float16 or bfloat16)"
+        if not scan_triton.available():
+            return scan_triton.unavailable_reason()
     return None
 
 
@@ -137,7 +151,7 @@ def choose_backend(u: Tensor, needs_grad: bool = False) -> str:
             raise RuntimeError(f"Scan backend {forced!r} was forced but cannot run this call: {reason}. "
                                f"Unset {ENV_VAR} or pick another backend.")
         return forced
-    for name in ("cuda", "numba"):
+    for name in ("cuda", "triton", "numba"):
         if _why_not(name, u, needs_grad) is None:
             return name
     return "torch"
@@ -198,6 +212,7 @@ _SCANS = {
     "ref": _reversing(selective_scan_ref),
     "torch": _reversing(selective_scan_chunked),
     "numba": _numba_scan,
+    "triton": scan_triton.selective_scan_triton,
     "cuda": _reversing(scan_cuda.selective_scan_cuda),
 }
 
@@ -211,7 +226,7 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D:
     shifted by delta_bias and passed through softplus, y multiplied by SiLU(z) when z is given.
     ``reverse=True`` scans from the last step to the first: the same as flipping u, delta, B, C and z
     along L and flipping y back, which is what the backends without a native reverse do; the numba
-    inference kernel walks the sequence backwards instead, with no copies.
+    inference kernel and the Triton kernel walk the sequence backwards instead, with no copies.
     Returns y (B, D, L) in u's dtype; the state is kept in float32 (float64 for float64 inputs).
     """
     _check_shapes(u, delta, A, B, C, D, z, delta_bias)
