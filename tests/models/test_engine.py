@@ -429,3 +429,15 @@ def test_bfloat16_runs_on_the_cpu_close_to_float32(tiny_net):
     assert seen and all(u == torch.bfloat16 and a == torch.float32 for u, a in seen)
     err = (fast - exact).abs()
     assert 0 < err.max() < 0.05 and err.mean() < 5e-3
+
+
+def test_the_engine_flushes_denormal_floats_on_the_cpu():
+    """Denormals make CPU arithmetic slow; the engine turns on flush-to-zero in the thread that runs it."""
+    tiny_value = torch.tensor([1e-30])
+    torch.set_flush_denormal(False)
+    try:
+        assert (tiny_value * 1e-10).item() != 0          # a denormal result survives by default
+        Derainer(IdentityNet(), device="cpu")(torch.rand(2, 3, 32, 32))
+        assert (tiny_value * 1e-10).item() == 0          # and is flushed after the engine ran
+    finally:
+        torch.set_flush_denormal(False)
