@@ -196,6 +196,11 @@ class _Axis:
         return cls(size, padded, tile, tuple(starts), tuple(masks))
 
 
+def _tile_corners(axis_h: _Axis, axis_w: _Axis) -> list[tuple[int, int]]:
+    """Top-left corners of the tiles, row by row (the order tiles are run and blended in)."""
+    return [(h0, w0) for h0 in axis_h.starts for w0 in axis_w.starts]
+
+
 def _pad_axis(x: Tensor, amount: int, dim: int) -> Tensor:
     """Pad ``x`` (T, 3, H, W) at the end of dim -2 or -1: reflect, or replicate if too small to reflect."""
     if amount == 0:
@@ -335,6 +340,7 @@ class Derainer:
         self.dtype = _resolve_dtype(dtype, self.device)
         self.net = net.to(self.device).eval()
         self._axes: dict[tuple[int, int], tuple[_Axis, _Axis]] = {}
+        self._blend_masks: dict[tuple[int, int], tuple[list[Tensor], Tensor]] = {}
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -461,20 +467,27 @@ class Derainer:
                              "it must map (B, T, 3, H, W) to the same shape.")
         return output.float()
 
-    @staticmethod
-    def _blend(x: Tensor, axis_h: _Axis, axis_w: _Axis, tiles: list[Tensor], frames: int) -> Tensor:
+    def _masks_for(self, axis_h: _Axis, axis_w: _Axis) -> tuple[list[Tensor], Tensor]:
+        """Each tile's 2-D blend mask and their sum over the frame, made once per frame size on the
+        engine's device (copying a mask from the host for every tile would make a GPU wait each time)."""
+        key = (axis_h.size, axis_w.size)
+        if key not in self._blend_masks:
+            masks = [(mh[:, None] * mw[None, :]).to(self.device) for mh in axis_h.masks for mw in axis_w.masks]
+            weight = torch.zeros(axis_h.padded, axis_w.padded, dtype=torch.float32, device=self.device)
+            for (h0, w0), mask in zip(_tile_corners(axis_h, axis_w), masks):
+                weight[h0:h0 + axis_h.tile, w0:w0 + axis_w.tile] += mask
+            self._blend_masks[key] = masks, weight
+        return self._blend_masks[key]
+
+    def _blend(self, x: Tensor, axis_h: _Axis, axis_w: _Axis, tiles: list[Tensor], frames: int) -> Tensor:
         """Weighted sum of the tiles over the sum of weights (the authors' band-trimming blend)."""
         if len(tiles) == 1:
             merged = tiles[0]
         else:
+            masks, weight = self._masks_for(axis_h, axis_w)
             merged = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
-            weight = torch.zeros(x.shape[-2:], dtype=torch.float32, device=x.device)
-            cells = [(hs, ws) for hs in range(len(axis_h.starts)) for ws in range(len(axis_w.starts))]
-            for (hk, wk), tile in zip(cells, tiles):
-                mask = (axis_h.masks[hk][:, None] * axis_w.masks[wk][None, :]).to(x.device)
-                h0, w0 = axis_h.starts[hk], axis_w.starts[wk]
+            for (h0, w0), mask, tile in zip(_tile_corners(axis_h, axis_w), masks, tiles):
                 merged[..., h0:h0 + axis_h.tile, w0:w0 + axis_w.tile] += tile * mask
-                weight[h0:h0 + axis_h.tile, w0:w0 + axis_w.tile] += mask
             merged = merged / weight
         # A copy made outside inference mode: callers may keep or modify it freely.
         return merged[:frames, :, :axis_h.size, :axis_w.size].to("cpu", torch.float32, copy=True).contiguous()
