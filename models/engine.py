@@ -255,7 +255,7 @@ def _frame_in(frame: Any, index: int, device: torch.device) -> tuple[Tensor, _Ki
     else:
         kind = _Kind(False, uint8, frame.device)
         frame = frame.detach()
-    frame = frame.to(device=device, dtype=torch.float32)
+    frame = frame.to(device).to(torch.float32)  # moved first: uint8 crosses to a GPU as bytes, not floats
     return (frame / 255.0 if uint8 else frame), kind
 
 
