@@ -8,6 +8,7 @@
     ``vrds`` window in fast mode (``Derainer.run_window``) in float32, float16 and bfloat16.
 (b) Speed: the ``vrds`` preset, fast mode, a synthetic 1080p clip streamed through ``models.Derainer``
     in float16, bfloat16 and float32 (and a larger tile batch): frames/s and peak GPU memory.
+(c) Last, if the budget allows: does ``torch.compile`` speed up a batch of vrds tiles in float16?
 
 Prints one summary and writes ``gpu_check.json`` to $OUT (or --out). Finishes within --budget seconds
 (default 270): what does not fit is reported as skipped. Needs no network; ``--install`` tries
@@ -131,6 +132,29 @@ def measure_1080p(device: torch.device, n_frames: int, configs: list[tuple[str, 
             results[key] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=3)}
 
 
+def measure_compile(device: torch.device, dtype: str, batch: int, results: dict) -> None:
+    """Does ``torch.compile`` help the network here? One vrds fast-mode batch of tiles, eager against
+    compiled (the scan stays a kernel call between compiled graphs). It did not help on a CPU, so the
+    engine does not use it; this tells a GPU session whether it should."""
+    torch.manual_seed(0)
+    net = models.build("vrds").to(device).eval()
+    x = torch.rand(batch, net.preset.frames, 3, *net.preset.tile, device=device)
+    precision = torch.autocast(device.type, dtype=DTYPES[dtype], enabled=dtype != "float32")
+    key = f"compile/vrds/{dtype}/batch{batch}"
+    with torch.inference_mode(), precision:
+        eager_out = net(x)
+        eager = bm.time_call(lambda: net(x), device, repeat=5)
+        compiled = torch.compile(net)
+        start = time.perf_counter()
+        compiled_out = compiled(x)
+        bm._sync(device)
+        compile_s = time.perf_counter() - start
+        fast = bm.time_call(lambda: compiled(x), device, repeat=5)
+    results[key] = {"eager_ms": 1e3 * min(eager), "compiled_ms": 1e3 * min(fast),
+                    "speedup": min(eager) / min(fast), "compile_s": compile_s,
+                    "rel_err_vs_eager": rel_err(compiled_out, eager_out)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,9 +186,11 @@ def main() -> int:
             [("float32", 1)] if device.type != "cuda" else
             [("float16", 1), ("bfloat16", 1), ("float32", 1), ("float16", 8)],
             budget, "64x96" if args.quick else args.size, results)),
+        ("torch.compile", lambda: measure_compile(device, "float32" if device.type != "cuda" else "float16",
+                                                  1 if args.quick else 8, results)),
     ]
     for name, step in steps:
-        if budget.left() < 20:
+        if budget.left() < (90 if name == "torch.compile" else 20):  # compiling takes a minute or more
             results[f"{name}/skipped"] = "time budget spent"
             continue
         start = time.perf_counter()

@@ -217,6 +217,9 @@ _SCANS = {
 }
 
 
+# Opaque to torch.compile: dynamo would trace the numba wrapper's numpy calls into its graph and lose
+# the kernel's in-place output (garbage, silently); compiled code calls the scan as a function instead.
+@torch.compiler.disable
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                    z: Tensor | None = None, delta_bias: Tensor | None = None,
                    delta_softplus: bool = False, reverse: bool = False) -> Tensor:

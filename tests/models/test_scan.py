@@ -388,3 +388,22 @@ def test_cuda_causal_conv1d_matches_pytorch():
     with use_scan_backend("torch"):
         expected = causal_conv1d(x, w, b, activation="silu")
     torch.testing.assert_close(causal_conv1d(x, w, b, activation="silu"), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_torch_compile_calls_the_scan_instead_of_tracing_it():
+    """Traced by dynamo, the numba wrapper's numpy calls lost the kernel's in-place output (NaN or
+    garbage, silently); the dispatcher is opaque to torch.compile, so compiled layers match eager ones."""
+    import torch._dynamo
+
+    from models.bimamba import BiMamba
+
+    torch.manual_seed(0)
+    layer = BiMamba(16).eval()
+    x = torch.randn(2, 40, 16)
+    try:
+        with torch.inference_mode():
+            expected = layer(x)
+            got = torch.compile(layer, backend="eager")(x)
+    finally:
+        torch._dynamo.reset()
+    torch.testing.assert_close(got, expected)
