@@ -128,6 +128,7 @@ def _permutation(kind: str, frames: int, height: int, width: int, device: torch.
     return _BUILDERS[kind](frames, height, width)
 
 
+@torch.compiler.disable  # a cached constant: torch.compile calls it rather than tracing the curve's recursion
 def _cached(kind: str, frames: int, height: int, width: int, device: torch.device | str | None) -> torch.Tensor:
     device = torch.device(device) if device is not None else torch.device("cpu")
     return _permutation(kind, int(frames), int(height), int(width), device)
