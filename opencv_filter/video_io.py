@@ -247,6 +247,8 @@ class VideoFileWriter(_StagedOutput):
     cannot be honoured is an error rather than silently ignored.
     """
 
+    _writer: cv2.VideoWriter | None = None
+
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], fourcc: str | None = None,
                  quality: int | None = None) -> None:
         self.path = Path(path)
@@ -265,16 +267,19 @@ class VideoFileWriter(_StagedOutput):
             raise DerainError(f"--quality cannot keep the frame rate {fps:g}: OpenCV's MJPEG writer stores whole "
                               "rates only; drop --quality, or use a lossless codec (--fourcc FFV1).")
         self.size = size
-        self.temp = staging_path(self.path)
-        self._writer = cv2.VideoWriter(str(self.temp), cv2.CAP_OPENCV_MJPEG if builtin_mjpeg else cv2.CAP_FFMPEG,
-                                       cv2.VideoWriter_fourcc(*self.fourcc), fps, size)
-        if not self._writer.isOpened():
-            self.abort()
-            raise DerainError(f"Cannot write {self.path} with codec {self.fourcc!r}: OpenCV's FFmpeg does not "
-                              f"support it for {suffix} (try {DEFAULT_FOURCC[suffix]}).")
-        if builtin_mjpeg:
-            self._writer.set(cv2.VIDEOWRITER_PROP_QUALITY, quality)
         self._warned_depth = False
+        self.temp = staging_path(self.path)
+        try:
+            self._writer = cv2.VideoWriter(str(self.temp), cv2.CAP_OPENCV_MJPEG if builtin_mjpeg
+                                           else cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*self.fourcc), fps, size)
+            if not self._writer.isOpened():
+                raise DerainError(f"Cannot write {self.path} with codec {self.fourcc!r}: OpenCV's FFmpeg does "
+                                  f"not support it for {suffix} (try {DEFAULT_FOURCC[suffix]}).")
+            if builtin_mjpeg:
+                self._writer.set(cv2.VIDEOWRITER_PROP_QUALITY, quality)
+        except BaseException:  # a refused codec, or Ctrl-C during FFmpeg's set-up: no staging file left
+            self.abort()
+            raise
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
@@ -296,7 +301,8 @@ class VideoFileWriter(_StagedOutput):
         self.committed = True
 
     def abort(self) -> None:
-        self._writer.release()
+        if self._writer is not None:
+            self._writer.release()
         self.temp.unlink(missing_ok=True)
 
 
@@ -320,7 +326,11 @@ class ImageSequenceWriter(_StagedOutput):
         self.written: list[str] = []
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=self.folder.parent))
-        os.chmod(self.staging, 0o777 & ~_umask())  # it may become the output folder itself
+        try:
+            os.chmod(self.staging, 0o777 & ~_umask())  # it may become the output folder itself
+        except BaseException:  # Ctrl-C right after the folder was made: no staging folder left
+            self.abort()
+            raise
 
     def write(self, frame: np.ndarray) -> None:
         name = self.name(len(self.written))

@@ -121,6 +121,18 @@ def test_video_writer_rejects_unknown_codecs_and_quality_it_cannot_set(tmp_path)
     assert os.listdir(tmp_path) == []
 
 
+def test_ctrl_c_while_a_writer_opens_leaves_no_staging_file(tmp_path, monkeypatch):
+    """The staging file exists before FFmpeg's set-up; a Ctrl-C arriving during it must remove it."""
+    def interrupted(*args, **kwargs):
+        assert leftovers(tmp_path)  # the staging file is already there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cv2, "VideoWriter", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        VideoFileWriter(tmp_path / "out.mp4", 10.0, (48, 40))
+    assert os.listdir(tmp_path) == []
+
+
 def test_mjpg_quality_changes_the_file(tmp_path):
     sizes = []
     for quality in (10, 95):
