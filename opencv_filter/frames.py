@@ -17,6 +17,7 @@ import torch
 import models
 
 from .errors import DerainError
+from .read_ahead import read_ahead
 from .video_io import open_reader
 
 _UINT16_MAX = 65535.0
@@ -139,8 +140,15 @@ def derain_frames(source: Any, model: Any = None, *, rgb: bool = False, mode: st
 
 
 def run_stream(derainer, frames: Iterable[np.ndarray], codec: FrameCodec,
-               cuts: Sequence[int] | None = None) -> Iterator[np.ndarray]:
-    """Push OpenCV frames through ``derainer.stream``, converting them on the way in and out."""
-    encoded = (codec.encode(frame, index) for index, frame in enumerate(frames))
+               cuts: Sequence[int] | None = None, prefetch: bool = False) -> Iterator[np.ndarray]:
+    """Push OpenCV frames through ``derainer.stream``, converting them on the way in and out.
+
+    ``prefetch``: read and convert frames one window ahead in a background thread (`read_ahead`), so
+    decoding overlaps the network's work. Only for sources nothing else touches meanwhile (a reader the
+    caller owns): a user's ``VideoCapture`` is not safe to query from two threads.
+    """
+    encoded: Iterable[np.ndarray] = (codec.encode(frame, index) for index, frame in enumerate(frames))
+    if prefetch:
+        encoded = read_ahead(encoded, derainer.frames)
     for out in derainer.stream(encoded, cuts=cuts):
         yield codec.decode(out)

@@ -4,6 +4,7 @@ The command line plans the jobs and owns the model; this module runs one job wit
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,11 +120,14 @@ def derain_job(job: Job, derainer, options: OutputOptions) -> int:
         start, stop = _frame_range(reader, options)
         total = None if stop is None else stop - start
         name = Path(job.source).name or job.source
+        # closing() stops the frame-reading thread before the reader is closed, also on an error
         with _open_writer(job, reader, start, options) as writer, \
                 tqdm(total=total, unit="frame", desc=f"{options.label}{name}", disable=not options.progress,
-                     leave=True, dynamic_ncols=True) as bar:
+                     leave=True, dynamic_ncols=True) as bar, \
+                contextlib.closing(run_stream(derainer, reader.frames(start, stop), FrameCodec(), None,
+                                              prefetch=True)) as frames:
             written = 0
-            for frame in run_stream(derainer, reader.frames(start, stop), FrameCodec(), None):
+            for frame in frames:
                 writer.write(frame)
                 written += 1
                 bar.update()
