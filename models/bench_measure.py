@@ -251,6 +251,7 @@ def bench_window(net: torch.nn.Module, device: torch.device, dtype: torch.dtype,
                     "window": f"{preset.frames}x{preset.tile[0]}x{preset.tile[1]}",
                     "peak_mem_mb": memory.peak / 2**20, "extra_mem_mb": memory.extra / 2**20, **_stats(times)}
         row["frames_per_s"] = preset.frames / row["best_s"]
+        row["ms_per_window"] = 1e3 * row["best_s"]
         if label == "ours":
             ours = row
         else:
@@ -333,7 +334,9 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     ours = _stream(net, size, frames, device, dtype, mode, batch_size, None)
     row: Row = {"section": "engine", "preset": net.preset.name, "variant": "ours", "mode": mode,
                 "device": device.type, "dtype": str(dtype)[6:], "size": f"{size} ({height}x{width})",
-                "frames": frames, "frames_per_s": frames / ours["seconds"], **ours}
+                "frames": frames, "frames_per_s": frames / ours["seconds"],
+                "ms_per_window": 1e3 * ours["seconds"] / len(Derainer(net, mode=mode, device=device).plan(frames)),
+                **ours}
     rows = [row]
     if not authors_scan:
         return rows
