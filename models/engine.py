@@ -303,7 +303,7 @@ class Derainer:
             floor(O/2) at its top/left; 0 trims nothing.
         device: None (the net's device), "cpu", "cuda", "cuda:N" or an int N.
         dtype: float32 (default), or float16 (CUDA) / bfloat16 (CUDA or CPU), run via autocast with the
-            scan state kept in float32. On a CPU with AVX-512 BF16 or AMX, bfloat16 is about 1.3-1.5x
+            scan state kept in float32. On a CPU with AVX-512 BF16 or AMX, bfloat16 is about 1.2-1.5x
             faster for the larger presets.
         batch_size: window tiles of equal size per forward call.
 

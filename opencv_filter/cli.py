@@ -95,7 +95,7 @@ def _console(label: str) -> Iterator[None]:
 @click.option("--device", default=None, help="cpu, cuda, cuda:N. Default: a GPU when there is one, else the CPU.")
 @click.option("--fp16", is_flag=True, help="Half precision on the GPU (faster, less memory).")
 @click.option("--bf16", is_flag=True,
-              help="bfloat16 on a GPU or a CPU (on CPUs with AVX-512 BF16 or AMX: about 1.3-1.5x faster for "
+              help="bfloat16 on a GPU or a CPU (on CPUs with AVX-512 BF16 or AMX: about 1.2-1.5x faster for "
                    "the larger presets, output within about 1e-3).")
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Window tiles per forward pass.")
