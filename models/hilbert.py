@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import torch
 
+from ._compile import opaque_to_compile
+
 Vec = tuple[int, int, int]
 
 
@@ -128,7 +130,7 @@ def _permutation(kind: str, frames: int, height: int, width: int, device: torch.
     return _BUILDERS[kind](frames, height, width)
 
 
-@torch.compiler.disable  # a cached constant: torch.compile calls it rather than tracing the curve's recursion
+@opaque_to_compile  # a cached constant: torch.compile calls it rather than tracing the curve's recursion
 def _cached(kind: str, frames: int, height: int, width: int, device: torch.device | str | None) -> torch.Tensor:
     device = torch.device(device) if device is not None else torch.device("cpu")
     return _permutation(kind, int(frames), int(height), int(width), device)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import scan_cuda, scan_numba, scan_triton
+from ._compile import opaque_to_compile
 from .scan_chunked import selective_scan_chunked
 
 BACKENDS = ("cuda", "triton", "numba", "torch", "ref")
@@ -219,7 +220,7 @@ _SCANS = {
 
 # Opaque to torch.compile: dynamo would trace the numba wrapper's numpy calls into its graph and lose
 # the kernel's in-place output (garbage, silently); compiled code calls the scan as a function instead.
-@torch.compiler.disable
+@opaque_to_compile
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                    z: Tensor | None = None, delta_bias: Tensor | None = None,
                    delta_softplus: bool = False, reverse: bool = False) -> Tensor:
