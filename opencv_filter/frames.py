@@ -147,8 +147,11 @@ def run_stream(derainer, frames: Iterable[np.ndarray], codec: FrameCodec,
     decoding overlaps the network's work. Only for sources nothing else touches meanwhile (a reader the
     caller owns): a user's ``VideoCapture`` is not safe to query from two threads.
     """
-    encoded: Iterable[np.ndarray] = (codec.encode(frame, index) for index, frame in enumerate(frames))
+    encoded: Iterator[np.ndarray] = (codec.encode(frame, index) for index, frame in enumerate(frames))
     if prefetch:
         encoded = read_ahead(encoded, derainer.frames)
-    for out in derainer.stream(encoded, cuts=cuts):
-        yield codec.decode(out)
+    try:
+        for out in derainer.stream(encoded, cuts=cuts):
+            yield codec.decode(out)
+    finally:  # stop the reading thread now, not whenever the engine's generator is collected
+        encoded.close()

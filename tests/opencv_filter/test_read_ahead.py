@@ -73,3 +73,25 @@ def test_closing_early_stops_the_thread_and_closes_the_source():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be at least 1"):
         next(read_ahead([1], depth=0))
+
+
+def test_closing_a_prefetching_run_stream_stops_its_reader(tiny_engine):
+    """The CLI closes the stream before it closes the reader: the reading thread must be gone by then."""
+    import numpy as np
+
+    from opencv_filter.frames import FrameCodec, run_stream
+
+    closed = threading.Event()
+
+    def frames():
+        try:
+            for _ in range(40):
+                yield np.zeros((32, 32, 3), np.uint8)
+        finally:
+            closed.set()
+
+    stream = run_stream(tiny_engine, frames(), FrameCodec(), prefetch=True)
+    assert next(stream).shape == (32, 32, 3)
+    stream.close()
+    assert closed.is_set()
+    assert not any(t.name == "rainmamba-read-ahead" for t in threading.enumerate())
