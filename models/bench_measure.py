@@ -231,34 +231,25 @@ def _precision(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
 
 
 def bench_window(net: torch.nn.Module, device: torch.device, dtype: torch.dtype, repeat: int,
-                 authors_scan: str | None, log: Callable[[str], None]) -> list[Row]:
-    """One (1, T, 3, tileH, tileW) forward: our automatic scan choice, then the authors' scan."""
+                 authors_scan: str | None, log: Callable[[str], None]) -> Row:
+    """One (1, T, 3, tileH, tileW) forward in ``dtype``: ours (automatic scan choice) when ``authors_scan``
+    is None, else the authors' forward with that scan (timed once, without a warm-up: it is slow)."""
     preset = net.preset
     x = torch.rand(1, preset.frames, 3, *preset.tile, generator=torch.Generator().manual_seed(0)).to(device)
-    rows: list[Row] = []
-    variants = [("ours", None)] + ([("authors", authors_scan)] if authors_scan else [])
-    ours = None
-    for label, backend in variants:
-        run_dtype = dtype if label == "ours" else torch.float32   # the authors ran float32
-        log(f"window: {preset.name} {label} (scan {backend or 'auto'}, {str(run_dtype)[6:]}) ...")
-        with scan.use_scan_backend(backend), torch.inference_mode(), _precision(device, run_dtype):
-            with PeakMemory(device) as memory:
-                times = time_call(lambda: net(x), device, repeat if label == "ours" else 1,
-                                  warmup=1 if label == "ours" else 0)
-            backend_used = scan.choose_backend(x.new_zeros(1, 1, 1, dtype=run_dtype))
-        row: Row = {"section": "window", "preset": preset.name, "variant": label, "scan": backend_used,
-                    "device": device.type, "dtype": str(run_dtype)[6:],
-                    "window": f"{preset.frames}x{preset.tile[0]}x{preset.tile[1]}",
-                    "peak_mem_mb": memory.peak / 2**20, "extra_mem_mb": memory.extra / 2**20, **_stats(times)}
-        row["frames_per_s"] = preset.frames / row["best_s"]
-        row["ms_per_window"] = 1e3 * row["best_s"]
-        if label == "ours":
-            ours = row
-        else:
-            assert ours is not None
-            ours["speedup_vs_authors"] = row["best_s"] / ours["best_s"]
-        rows.append(row)
-    return rows
+    label = "ours" if authors_scan is None else "authors"
+    log(f"window: {preset.name} {label} (scan {authors_scan or 'auto'}, {str(dtype)[6:]}) ...")
+    with scan.use_scan_backend(authors_scan), torch.inference_mode(), _precision(device, dtype):
+        with PeakMemory(device) as memory:
+            times = time_call(lambda: net(x), device, repeat if label == "ours" else 1,
+                              warmup=1 if label == "ours" else 0)
+        backend_used = scan.choose_backend(x.new_zeros(1, 1, 1, dtype=dtype))
+    row: Row = {"section": "window", "preset": preset.name, "variant": label, "scan": backend_used,
+                "device": device.type, "dtype": str(dtype)[6:],
+                "window": f"{preset.frames}x{preset.tile[0]}x{preset.tile[1]}",
+                "peak_mem_mb": memory.peak / 2**20, "extra_mem_mb": memory.extra / 2**20, **_stats(times)}
+    row["frames_per_s"] = preset.frames / row["best_s"]
+    row["ms_per_window"] = 1e3 * row["best_s"]
+    return row
 
 
 # -- 3. the whole engine ---------------------------------------------------------------------------------
@@ -332,11 +323,11 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     height, width = parse_size(size, named=True)
     log(f"engine: {net.preset.name} {size} x{frames} {mode} ...")
     ours = _stream(net, size, frames, device, dtype, mode, batch_size, None)
+    windows = len(Derainer(net, mode=mode, device=device).plan(frames))
     row: Row = {"section": "engine", "preset": net.preset.name, "variant": "ours", "mode": mode,
                 "device": device.type, "dtype": str(dtype)[6:], "size": f"{size} ({height}x{width})",
                 "frames": frames, "frames_per_s": frames / ours["seconds"],
-                "ms_per_window": 1e3 * ours["seconds"] / len(Derainer(net, mode=mode, device=device).plan(frames)),
-                **ours}
+                "ms_per_window": 1e3 * ours["seconds"] / windows, **ours}
     rows = [row]
     if not authors_scan:
         return rows
@@ -345,7 +336,7 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
         authors = dict(_stream(net, size, frames, device, torch.float32, "official", 1, authors_scan),
                        estimated=False)
     elif authors_tile_s is not None:
-        tiles_per_window = ours["tile_forwards"] / max(1, len(Derainer(net, mode=mode, device=device).plan(frames)))
+        tiles_per_window = ours["tile_forwards"] / max(1, windows)
         official_windows = len(Derainer(net, mode="official", device=device).plan(frames))
         forwards = round(official_windows * tiles_per_window)
         authors = {"seconds": forwards * authors_tile_s, "estimated": True, "tile_forwards": forwards}
