@@ -117,7 +117,6 @@ def _raster_order(frames: int, height: int, width: int) -> torch.Tensor:
 
 _BUILDERS = {
     "curve": _official_order,
-    "inverse": lambda f, h, w: _inverse(_permutation("curve", f, h, w, torch.device("cpu"))),
     "raster": _raster_order,
     "raster_inverse": lambda f, h, w: _inverse(_permutation("raster", f, h, w, torch.device("cpu"))),
 }
@@ -143,14 +142,6 @@ def hilbert_curve(frames: int, height: int, width: int, device: torch.device | s
     token ``curve[i]`` of the (h, w, T)-flattened grid. Cached per grid and device; do not modify it.
     """
     return _cached("curve", frames, height, width, device)
-
-
-def hilbert_inverse(frames: int, height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """The inverse permutation of :func:`hilbert_curve`: token j of the grid sits at position ``inverse[j]``.
-
-    Gathering with it scatters a Hilbert-ordered sequence back to grid order. Cached like the curve.
-    """
-    return _cached("inverse", frames, height, width, device)
 
 
 def hilbert_raster_order(frames: int, height: int, width: int,

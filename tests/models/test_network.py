@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import models
-from models.hilbert import hilbert_curve, hilbert_inverse
+from models.hilbert import hilbert_curve, hilbert_raster_inverse, hilbert_raster_order
 from tests.conftest import OFFICIAL_JSON, official_listing
 from tests.models.reference_forward import rainmamba_forward
 
@@ -39,8 +39,12 @@ def test_hilbert_curve_is_a_cached_permutation_for_any_size(grid):
     t, h, w = grid
     assert sorted(curve.tolist()) == list(range(t * h * w))
     assert hilbert_curve(*grid) is curve
-    inverse = hilbert_inverse(*grid)
-    assert torch.equal(inverse[curve], torch.arange(t * h * w)) and hilbert_inverse(*grid) is inverse
+    # the network's form: the same walk naming cells by raster index t*h*w + y*w + x, and its inverse
+    order = hilbert_raster_order(*grid)
+    cells = np.stack(np.unravel_index(curve.numpy(), (h, w, t)), axis=1)   # (y, x, t) along the curve
+    assert order.tolist() == (cells[:, 2] * h * w + cells[:, 0] * w + cells[:, 1]).tolist()
+    inverse = hilbert_raster_inverse(*grid)
+    assert torch.equal(order[inverse], torch.arange(t * h * w)) and hilbert_raster_inverse(*grid) is inverse
 
 
 @pytest.mark.parametrize("grid", [(2, 4, 4), (4, 8, 6), (2, 16, 6), (6, 10, 12)])
