@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import scan_cuda, scan_numba, scan_triton
+from . import scan_cuda, scan_numba
 from ._compile import opaque_to_compile
 from .scan_chunked import selective_scan_chunked
 
@@ -68,6 +68,13 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     return y.to(dtype)
 
 
+def _triton():
+    """``models.scan_triton``, imported on first need: importing triton takes 0.1 s that runs without a
+    GPU never get back."""
+    from . import scan_triton
+    return scan_triton
+
+
 def forced_backend() -> str | None:
     """The backend forced by ``use_scan_backend`` or else by $RAINMAMBA_SCAN; None means automatic."""
     name = _forced.get()
@@ -98,8 +105,8 @@ def backend_report() -> dict[str, str]:
     return {
         "cuda": "available" if scan_cuda.scan_available()
         else f"mamba_ssm CUDA kernel unusable: {scan_cuda.unavailable_reason('mamba_ssm')}",
-        "triton": "available" if scan_triton.available()
-        else f"Triton kernel unusable: {scan_triton.unavailable_reason()}",
+        "triton": "available" if _triton().available()
+        else f"Triton kernel unusable: {_triton().unavailable_reason()}",
         "numba": "available" if scan_numba.available() else scan_numba.unavailable_reason(),
         "torch": "available",
         "ref": "available",
@@ -136,10 +143,10 @@ def _why_not(name: str, u: Tensor, needs_grad: bool) -> str | None:
             return f"it runs on CUDA tensors only, these are on {u.device}"
         if needs_grad:
             return "it has no backward; training uses mamba_ssm's kernel or the chunked PyTorch scan"
-        if u.dtype not in scan_triton.DTYPES:
+        if u.dtype not in _triton().DTYPES:
             return f"it has no {u.dtype} version (use float32, float16 or bfloat16)"
-        if not scan_triton.available():
-            return scan_triton.unavailable_reason()
+        if not _triton().available():
+            return _triton().unavailable_reason()
     return None
 
 
@@ -213,7 +220,7 @@ _SCANS = {
     "ref": _reversing(selective_scan_ref),
     "torch": _reversing(selective_scan_chunked),
     "numba": _numba_scan,
-    "triton": scan_triton.selective_scan_triton,
+    "triton": lambda *args: _triton().selective_scan_triton(*args),
     "cuda": _reversing(scan_cuda.selective_scan_cuda),
 }
 
