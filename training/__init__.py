@@ -14,7 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     # data
-    "find_pairs": "datasets", "iter_test_sequences": "datasets", "VideoPairDataset": "datasets",
+    "find_pairs": "datasets", "VideoPairDataset": "datasets",
     "SequencePair": "datasets", "LAYOUT_NAMES": "datasets",
     "write_synthetic_dataset": "synth", "add_rain": "synth",
     # training

@@ -1,4 +1,4 @@
-"""Training windows and whole test sequences read from checked rainy/clean pairs.
+"""Training windows and whole sequences read from checked rainy/clean pairs.
 
 :class:`VideoPairDataset` serves the authors' training samples: T consecutive frames from a random
 start, one random crop, and random horizontal/vertical flips and H/W transpose, all applied
@@ -6,14 +6,11 @@ identically to every frame of the rainy input and the clean target. Its randomne
 generator seeded by ``(seed, epoch, index)``, so a resumed run that calls :meth:`set_epoch` with the
 same epoch sees exactly the same samples (DataLoader worker seeds play no part).
 
-:func:`iter_test_sequences` yields whole sequences one at a time for evaluation, so a test set never
-has to fit in memory. Frames are read with OpenCV and returned RGB.
+:func:`read_sequence` loads one whole pair for evaluation. Frames are read with OpenCV and returned RGB.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -22,8 +19,8 @@ from torch.utils.data import Dataset
 
 from .layouts import LAYOUT_NAMES, LAYOUTS, SequencePair, find_pairs
 
-__all__ = ["LAYOUT_NAMES", "LAYOUTS", "SequencePair", "TestSequence", "VideoPairDataset", "find_pairs",
-           "iter_test_sequences", "read_frames", "read_sequence"]
+__all__ = ["LAYOUT_NAMES", "LAYOUTS", "SequencePair", "VideoPairDataset", "find_pairs", "read_frames",
+           "read_sequence"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -184,27 +181,3 @@ def _flip_transpose(lq: np.ndarray, gt: np.ndarray,
 def _to_tensor(frames: np.ndarray) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (T, 3, H, W) float32 in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))).float().div_(255.0)
-
-
-# ----------------------------------------------------------------------------------------------------
-# whole test sequences
-
-
-@dataclass
-class TestSequence:
-    """One whole evaluation video: rainy and clean frames (N, H, W, 3) uint8 RGB, plus its pair."""
-
-    __test__ = False  # not a pytest test class
-
-    name: str
-    group: str | None
-    rainy: np.ndarray
-    clean: np.ndarray
-    pair: SequencePair
-
-
-def iter_test_sequences(root: str | os.PathLike, layout: str, split: str = "test", *,
-                        rainy_dir: str | None = None, clean_dir: str | None = None) -> Iterator[TestSequence]:
-    """Check the pairs of a test set now (errors raise here), then load its sequences one at a time."""
-    pairs = find_pairs(root, layout, split, rainy_dir=rainy_dir, clean_dir=clean_dir)
-    return (TestSequence(pair.name, pair.group, *read_sequence(pair), pair) for pair in pairs)

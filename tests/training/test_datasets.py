@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.datasets import VideoPairDataset, find_pairs, iter_test_sequences, read_frames
+from training.datasets import VideoPairDataset, find_pairs, read_frames
 from training.layouts import image_size
 
 SIZE = 16
@@ -213,24 +213,6 @@ def test_frames_are_rgb(tmp_path):
     cv2.imwrite(str(tmp_path / "f" / "0.png"), red_bgr)
     frames = read_frames([tmp_path / "f" / "0.png"])
     assert frames.shape == (1, 4, 4, 3) and frames[0, 0, 0].tolist() == [255, 0, 0]
-
-
-def test_iter_test_sequences_loads_whole_sequences_lazily(tmp_path):
-    write_pair_tree(tmp_path, "val/rainy", "val/gt", seqs=("seq_short_1", "seq_long_2"), count=4,
-                    name="{:04d}.png".format)
-    sequences = iter_test_sequences(tmp_path, "rainvidss", "test")
-    first = next(sequences)
-    assert first.name == "seq_long_2" or first.name == "seq_short_1"
-    assert first.rainy.shape == first.clean.shape == (4, SIZE, SIZE, 3) and first.rainy.dtype == np.uint8
-    assert np.all(first.clean.astype(int) - first.rainy == 40)
-    assert {first.group, next(sequences).group} == {"ImageNet-VID+", "Cam-Vid+"}
-
-
-def test_iter_test_sequences_checks_pairs_before_iterating(tmp_path):
-    write_seq(tmp_path / "rainy" / "a", 2)
-    write_seq(tmp_path / "clean" / "b", 2)
-    with pytest.raises(ValueError, match="Unmatched"):
-        iter_test_sequences(tmp_path, "generic")
 
 
 # ----------------------------------------------------------------------------------------------------
