@@ -7,14 +7,12 @@ Three places: the default model shipped inside the package (``models/weights/``)
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .checkpoint import load, save_checkpoint
-from .network import build
 from .presets import PRESETS, get_preset
 
 SHIPPED_DIR = Path(__file__).with_name("weights")
@@ -46,18 +44,20 @@ def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
                   device: str | torch.device | None = None) -> nn.Module:
     """Turn a ``model=`` argument into a network in eval mode.
 
-    ``None`` or ``"default"``: the shipped default model. A preset name: its installed weights (a clear error
-    says how to get and import them when missing). A path: that checkpoint. An ``nn.Module``: used as is.
+    ``None`` or ``"default"``: the shipped default model (a clear error when this install lacks it: never a
+    network with random weights). A preset name: its installed weights (a clear error says how to get and
+    import them when missing). A path: that checkpoint. An ``nn.Module``: used as is. The global RNG is never
+    touched: networks are built on the meta device and take the file's tensors.
     """
     if isinstance(model, nn.Module):
         return model.to(device).eval() if device is not None else model.eval()
     if model is None or str(model) == "default":
-        if DEFAULT_MODEL_FILE.is_file():
-            return load(DEFAULT_MODEL_FILE, device=device)
-        warnings.warn("The shipped default weights are missing from this install: using the 'tiny' preset with "
-                      "RANDOM weights, which does not remove rain.", stacklevel=2)
-        torch.manual_seed(0)
-        return build("tiny").to(device or "cpu").eval()
+        if not DEFAULT_MODEL_FILE.is_file():
+            raise FileNotFoundError(
+                f"The shipped default weights are missing from this install (looked for {DEFAULT_MODEL_FILE}): "
+                "reinstall vsrainmamba (pip install --force-reinstall vsrainmamba), or pass a model: a preset "
+                "with installed weights (`rainmamba models list`) or a checkpoint file.")
+        return load(DEFAULT_MODEL_FILE, device=device)
     text = str(model)
     if text.lower() in PRESETS and not Path(text).exists():
         preset = get_preset(text)

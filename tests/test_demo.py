@@ -66,13 +66,14 @@ def test_scores_come_from_the_filter_output_not_the_reencoded_video(tmp_path):
     assert summary["gain"] == {"psnr": 0.0, "ssim": 0.0}
 
 
-def test_missing_shipped_weights_are_said_loudly(tmp_path, monkeypatch):
+def test_missing_shipped_weights_stop_the_demo_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(models.registry, "DEFAULT_MODEL_FILE", tmp_path / "absent.safetensors")
-    warnings: list[str] = []
-    summary = run_demo(tmp_path / "out", None, frames=5, size=(48, 48), scene="procedural", echo=lambda _: None,
-                       warn=warnings.append)
-    assert summary["model"]["random_weights"] is True
-    assert any("RANDOM" in w for w in warnings)
+    with pytest.raises(FileNotFoundError, match="shipped default weights are missing"):
+        run_demo(tmp_path / "out", None, frames=5, size=(48, 48), scene="procedural", echo=lambda _: None)
+    result = CliRunner().invoke(main, ["demo", str(tmp_path / "cli"), "--frames", "5", "--size", "48x48",
+                                       "--scene", "procedural"])
+    assert result.exit_code == 1 and "shipped default weights are missing" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "cli").exists()
 
 
 def test_command_line_photo_scene(tmp_path, tiny_checkpoint):

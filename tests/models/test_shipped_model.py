@@ -4,6 +4,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
+import torch
 
 import models
 from models.registry import DEFAULT_MODEL_FILE
@@ -36,3 +38,25 @@ def test_shipped_model_removes_synthetic_rain():
         after = np.mean([psnr(o.astype(np.float64), c) for o, c in zip(out, ref)])
         gains.append(after - before)
     assert np.mean(gains) > 1.0, f"the shipped model gains only {np.mean(gains):.2f} dB on synthetic rain"
+
+
+def test_missing_shipped_weights_are_an_error_not_random_weights(tmp_path, monkeypatch):
+    absent = tmp_path / "absent.safetensors"
+    monkeypatch.setattr(models.registry, "DEFAULT_MODEL_FILE", absent)
+    before = torch.get_rng_state()
+    for model in (None, "default"):
+        with pytest.raises(FileNotFoundError, match=r"shipped default weights are missing") as err:
+            models.resolve_model(model)
+        message = str(err.value)
+        assert str(absent) in message and "reinstall" in message and "checkpoint file" in message
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_resolve_model_leaves_the_global_rng_alone(tmp_path, tiny_net, model_home):
+    path = models.save_checkpoint(tiny_net, tmp_path / "tiny.safetensors")
+    models.save_checkpoint(tiny_net, model_home / "tiny.safetensors")
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    for model in (None, "default", "tiny", path, str(path), tiny_net):
+        models.resolve_model(model)
+        assert torch.equal(torch.get_rng_state(), before), f"resolve_model({model!r}) moved the global RNG"
