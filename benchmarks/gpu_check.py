@@ -34,7 +34,8 @@ import torch  # noqa: E402
 
 import models  # noqa: E402
 from models import bench_measure as bm  # noqa: E402
-from models import scan, scan_cuda  # noqa: E402
+from models import scan  # noqa: E402
+from models.backends import mamba_cuda  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -175,8 +176,8 @@ def main() -> int:
         print("No CUDA device visible to torch: run with --device cpu for a dry run.", file=sys.stderr)
         return 2
     results: dict = {"machine": bm.machine_info(device), "args": vars(args),
-                     "cuda_kernels": {"mamba_ssm": scan_cuda.unavailable_reason("mamba_ssm"),
-                                      "causal_conv1d": scan_cuda.unavailable_reason("causal_conv1d")}}
+                     "cuda_kernels": {"mamba_ssm": mamba_cuda.unavailable_reason(),
+                                      "causal_conv1d": mamba_cuda.conv_unavailable_reason()}}
     steps = [
         ("scan", lambda: check_scan(device, 2048 if args.quick else 20480, results)),
         ("window tiny", lambda: check_window("tiny", device, list(DTYPES), results, 64 if args.quick else None)),

@@ -14,7 +14,7 @@ import click
 import torch
 
 from . import bench_measure as bm
-from . import scan, scan_cuda
+from . import backends, scan
 from .sizes import parse_size
 
 SCAN_SHAPE_VRDS = (20480, 256, 16)   # L = 5 x 64 x 64 tokens at H/4 of a 256 tile, d_inner = 2C, d_state
@@ -29,7 +29,7 @@ def _authors_scan(choice: str, device: torch.device) -> str | None:
     if choice == "none":
         return None
     if choice == "auto":   # what the authors' code runs: mamba_ssm's kernel on a GPU; on a CPU, a per-step loop
-        return "cuda" if device.type == "cuda" and scan_cuda.scan_available() else "ref"
+        return "cuda" if device.type == "cuda" and backends.get("cuda").available() else "ref"
     return choice
 
 

@@ -2,7 +2,8 @@
 
 The sequence is scanned twice with separate parameters, once forward and once reversed; the two gated
 outputs are summed (not averaged) before the output projection. The scan and the causal conv1d are one
-call each into ``models.scan``, which picks the CUDA kernels, the compiled CPU kernel or plain PyTorch.
+call each into ``models.scan``; its backends (``models.backends``) are the CUDA kernels, the compiled CPU
+kernels or plain PyTorch.
 """
 from __future__ import annotations
 

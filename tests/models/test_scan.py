@@ -5,10 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models import scan, scan_cuda, scan_numba
+from models import backends, scan
+from models.backends import mamba_cuda, numba_cpu
 from models.scan import (available_backends, causal_conv1d, choose_backend, selective_scan, selective_scan_ref,
                          use_scan_backend)
-from models.scan_chunked import selective_scan_chunked
+from models.backends.chunked import selective_scan_chunked
 
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
@@ -95,8 +96,8 @@ def test_chunked_half_inputs_use_a_float32_state(dtype):
 
 # -- the numba kernel -------------------------------------------------------------------------------
 
-needs_numba = pytest.mark.skipif(not scan_numba.available(),
-                                 reason=f"numba scan unavailable: {scan_numba.unavailable_reason()}")
+needs_numba = pytest.mark.skipif(not numba_cpu.available(),
+                                 reason=f"numba scan unavailable: {numba_cpu.unavailable_reason()}")
 
 
 @needs_numba
@@ -104,7 +105,7 @@ needs_numba = pytest.mark.skipif(not scan_numba.available(),
 def test_numba_matches_reference_float32(dim, length, softplus):
     inputs = make_inputs(dim=dim, length=length, dtype=torch.float32, positive_delta=not softplus)
     expected = selective_scan_ref(**{k: v.double() for k, v in inputs.items()}, delta_softplus=softplus)
-    y = scan_numba.selective_scan_numba(**inputs, delta_softplus=softplus)
+    y = numba_cpu.selective_scan_numba(**inputs, delta_softplus=softplus)
     assert y.dtype == torch.float32 and y.shape == expected.shape
     assert_close_rel(y, expected, 2e-6, "numba vs reference")
 
@@ -113,13 +114,13 @@ def test_numba_matches_reference_float32(dim, length, softplus):
 def test_numba_reads_strided_views_like_contiguous_tensors():
     """The layer hands over transposed / sliced views (as bimamba does); they are read without a copy."""
     inputs = make_inputs(dim=24, length=19, dtype=torch.float32)
-    expected = scan_numba.selective_scan_numba(**inputs, delta_softplus=True)
+    expected = numba_cpu.selective_scan_numba(**inputs, delta_softplus=True)
     xz = torch.cat([inputs["u"], inputs["z"]], dim=1).transpose(1, 2).contiguous().transpose(1, 2)
     views = dict(inputs, u=xz[:, :24], z=xz[:, 24:],
                  delta=inputs["delta"].transpose(1, 2).contiguous().transpose(1, 2),
                  B=inputs["B"].transpose(1, 2).contiguous().transpose(1, 2))
     assert not views["z"].is_contiguous() and not views["delta"].is_contiguous()
-    torch.testing.assert_close(scan_numba.selective_scan_numba(**views, delta_softplus=True), expected,
+    torch.testing.assert_close(numba_cpu.selective_scan_numba(**views, delta_softplus=True), expected,
                                rtol=0, atol=0)
 
 
@@ -127,9 +128,9 @@ def test_numba_reads_strided_views_like_contiguous_tensors():
 def test_numba_without_optional_inputs_and_with_bfloat16():
     inputs = make_inputs(dim=7, length=30, dtype=torch.float32, positive_delta=True)
     args = [inputs[k] for k in ("u", "delta", "A", "B", "C")]
-    assert_close_rel(scan_numba.selective_scan_numba(*args), selective_scan_ref(*args), 2e-6, "bare scan")
+    assert_close_rel(numba_cpu.selective_scan_numba(*args), selective_scan_ref(*args), 2e-6, "bare scan")
     half = {k: v.bfloat16() for k, v in inputs.items()}
-    y = scan_numba.selective_scan_numba(**half, delta_softplus=True)
+    y = numba_cpu.selective_scan_numba(**half, delta_softplus=True)
     assert y.dtype == torch.bfloat16
     assert_close_rel(y.float(), selective_scan_ref(**{k: v.float() for k, v in half.items()},
                                                    delta_softplus=True), 1e-2, "bfloat16")
@@ -143,13 +144,14 @@ def auto_backend(monkeypatch):
 
 
 def spy_backends(monkeypatch):
-    """Replace each backend in the dispatch table by a recorder that still computes the result."""
+    """Replace each backend's forward by a recorder that still computes the result."""
     calls: list[str] = []
-    for name, fn in dict(scan._SCANS).items():
-        def recorder(*args, _name=name, _fn=fn, **kwargs):
+    for name in backends.BACKENDS:
+        module = backends.get(name)
+        def recorder(*args, _name=name, _fn=module.forward, **kwargs):
             calls.append(_name)
             return _fn(*args, **kwargs)
-        monkeypatch.setitem(scan._SCANS, name, recorder)
+        monkeypatch.setattr(module, "forward", recorder)
     return calls
 
 
@@ -184,13 +186,13 @@ def test_training_scan_without_gate_or_skip_matches_reference(auto_backend):
 
 def test_dispatch_rules(auto_backend):
     u = torch.zeros(1, 4, 8)
-    cpu_fast = "numba" if scan_numba.available() else "torch"
+    cpu_fast = "numba" if numba_cpu.available() else "torch"
     assert choose_backend(u, needs_grad=False) == cpu_fast
     assert choose_backend(u, needs_grad=True) == cpu_fast
     assert choose_backend(u.double(), needs_grad=False) == "torch"   # numba computes in float32
     assert {"torch", "ref"} <= set(available_backends())
-    assert ("numba" in available_backends()) == scan_numba.available()
-    assert ("cuda" in available_backends()) == scan_cuda.scan_available()
+    assert ("numba" in available_backends()) == numba_cpu.available()
+    assert ("cuda" in available_backends()) == mamba_cuda.available()
 
 
 def test_environment_variable_forces_a_backend(monkeypatch):
@@ -252,8 +254,8 @@ def _flipped_reference(inputs, softplus):
 @pytest.mark.parametrize("backend", ["ref", "torch", "numba"])
 @pytest.mark.parametrize("with_grad", [False, True])
 def test_reverse_scan_equals_the_flipped_forward_scan(backend, with_grad):
-    if backend == "numba" and not scan_numba.available():
-        pytest.skip(scan_numba.unavailable_reason())
+    if backend == "numba" and not numba_cpu.available():
+        pytest.skip(numba_cpu.unavailable_reason())
     inputs = make_inputs(dim=20, length=29, dtype=torch.float32 if backend == "numba" else torch.float64)
     expected = _flipped_reference({k: v.double() for k, v in inputs.items()}, True)
     assert not torch.allclose(expected, selective_scan_ref(**inputs, delta_softplus=True).double(), atol=1e-3)
@@ -362,8 +364,8 @@ def test_bench_command_rejects_bad_options_clearly():
 def _cuda_skip_reason() -> str | None:
     if not torch.cuda.is_available():
         return "no CUDA device: mamba_ssm / causal_conv1d kernels are checked by benchmarks/gpu_check.py on a GPU"
-    if not scan_cuda.scan_available():
-        return f"mamba_ssm not usable here ({scan_cuda.unavailable_reason('mamba_ssm')})"
+    if not mamba_cuda.available():
+        return f"mamba_ssm not usable here ({mamba_cuda.unavailable_reason()})"
     return None
 
 
@@ -374,15 +376,15 @@ def test_cuda_scan_matches_chunked_torch_forward_and_backward():
     inputs = make_inputs(dim=64, length=300, n_state=16, dtype=torch.float32, device="cuda")
     upstream = torch.randn(2, 64, 300, device="cuda")
     y_ref, g_ref = grads(selective_scan_chunked, inputs, True, upstream)
-    y, g = grads(scan_cuda.selective_scan_cuda, inputs, True, upstream)
+    y, g = grads(mamba_cuda.selective_mamba_cuda, inputs, True, upstream)
     assert_close_rel(y, y_ref, 1e-4, "cuda forward")
     for name in NAMES:
         assert_close_rel(g[name], g_ref[name], 1e-3, f"cuda gradient of {name}")
 
 
 def test_cuda_causal_conv1d_matches_pytorch():
-    if not torch.cuda.is_available() or not scan_cuda.conv_available():
-        pytest.skip(f"causal_conv1d kernel not usable here ({scan_cuda.unavailable_reason('causal_conv1d')})")
+    if not torch.cuda.is_available() or not mamba_cuda.conv_available():
+        pytest.skip(f"causal_conv1d kernel not usable here ({mamba_cuda.conv_unavailable_reason()})")
     x = torch.randn(2, 64, 100, device="cuda")
     w, b = torch.randn(64, 4, device="cuda"), torch.randn(64, device="cuda")
     with use_scan_backend("torch"):
@@ -420,3 +422,14 @@ def test_importing_models_does_not_import_dynamo_or_triton():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False False"
+
+
+def test_every_backend_has_the_same_small_interface():
+    for name in backends.BACKENDS:
+        module = backends.get(name)
+        assert module.name == name
+        assert isinstance(module.has_backward, bool) and isinstance(module.native_reverse, bool)
+        assert all(callable(getattr(module, fn)) for fn in ("available", "unavailable_reason", "why_not", "forward"))
+        assert (module.unavailable_reason() == "") == module.available()
+        if not module.available():
+            assert module.why_not(torch.zeros(1, 1, 1)) is not None

@@ -19,7 +19,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from models import scan, scan_cuda, scan_triton
+from models import scan
+from models.backends import mamba_cuda, triton_gpu, triton_kernel
 from models.scan import available_backends, choose_backend, selective_scan, selective_scan_ref, use_scan_backend
 
 from test_scan import _flipped_reference, make_inputs  # tests/models is on sys.path, under pytest and as a script
@@ -92,7 +93,7 @@ def _run_case(spec: dict) -> dict:
     """Run one case through the Triton kernel (CPU tensors: the interpreter); its error and checks."""
     inputs = _case_inputs(spec)
     with torch.no_grad():
-        y = scan_triton.selective_scan_triton(**inputs, delta_softplus=spec.get("softplus", True),
+        y = triton_kernel.selective_scan_triton(**inputs, delta_softplus=spec.get("softplus", True),
                                               reverse=spec.get("reverse", False), block_l=spec.get("block_l"))
     return {"err": _error_vs_reference(y, inputs, spec), "tol": _tolerance(spec),
             "dtype_ok": y.dtype == inputs["u"].dtype, "shape_ok": y.shape == inputs["u"].shape,
@@ -103,9 +104,9 @@ def _error_messages() -> dict[str, str]:
     """What the public function says to calls it cannot run (checked before any launch)."""
     inputs = make_inputs(dim=2, length=8, dtype=torch.float32)
     calls = {
-        "block_l": lambda: scan_triton.selective_scan_triton(**inputs, block_l=48),
-        "float64": lambda: scan_triton.selective_scan_triton(**{k: v.double() for k, v in inputs.items()}),
-        "grad": lambda: scan_triton.selective_scan_triton(**dict(inputs, u=inputs["u"].clone().requires_grad_())),
+        "block_l": lambda: triton_kernel.selective_scan_triton(**inputs, block_l=48),
+        "float64": lambda: triton_kernel.selective_scan_triton(**{k: v.double() for k, v in inputs.items()}),
+        "grad": lambda: triton_kernel.selective_scan_triton(**dict(inputs, u=inputs["u"].clone().requires_grad_())),
     }
     messages = {}
     for name, call in calls.items():
@@ -119,7 +120,7 @@ def _error_messages() -> dict[str, str]:
 
 def _interpreter_main() -> None:
     """Subprocess entry point: run every case in the interpreter, print one JSON line of results."""
-    assert scan_triton.interpreting(), "TRITON_INTERPRET=1 must be set before triton is imported"
+    assert triton_kernel.interpreting(), "TRITON_INTERPRET=1 must be set before triton is imported"
     results = {name: _run_case(spec) for name, spec in CASES.items()}
     results["errors"] = _error_messages()
     print(json.dumps(results))
@@ -127,7 +128,7 @@ def _interpreter_main() -> None:
 
 # -- the kernel: run in Triton's interpreter, compiled for a GPU ----------------------------------------
 
-needs_triton = pytest.mark.skipif(scan_triton.triton is None, reason=scan_triton.unavailable_reason())
+needs_triton = pytest.mark.skipif(triton_kernel.triton is None, reason=triton_kernel.unavailable_reason())
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,7 @@ def test_triton_function_refuses_what_it_cannot_run(interpreter_results):
 
 
 @needs_triton
-@pytest.mark.skipif(scan_triton.interpreting(), reason="TRITON_INTERPRET=1 is set for this process")
+@pytest.mark.skipif(triton_kernel.interpreting(), reason="TRITON_INTERPRET=1 is set for this process")
 @pytest.mark.parametrize("dtype,optional_inputs,reverse", [("fp32", True, False), ("bf16", False, True)])
 def test_triton_kernel_compiles_for_a_hopper_gpu(dtype, optional_inputs, reverse, tmp_path, monkeypatch):
     """Compiled ahead of time for sm_90 (H100/H200), no GPU needed: Triton's compiling front end, which
@@ -166,9 +167,9 @@ def test_triton_kernel_compiles_for_a_hopper_gpu(dtype, optional_inputs, reverse
     from triton.compiler import ASTSource
 
     monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path))   # really compile, and leave no cache behind
-    kernel = scan_triton._selective_scan_fwd_kernel
+    kernel = triton_kernel._selective_scan_fwd_kernel
     flags = dict(HAS_D=optional_inputs, HAS_Z=optional_inputs, HAS_BIAS=optional_inputs, SOFTPLUS=True,
-                 REVERSE=reverse, BLOCK_N=16, BLOCK_L=scan_triton.default_block_l(16, 20480))
+                 REVERSE=reverse, BLOCK_N=16, BLOCK_L=triton_kernel.default_block_l(16, 20480))
 
     def param_type(name: str) -> str:
         if name in flags:
@@ -179,13 +180,13 @@ def test_triton_kernel_compiles_for_a_hopper_gpu(dtype, optional_inputs, reverse
 
     signature = {name: param_type(name) for name in kernel.arg_names}
     unit_strides = {name: 1 for name in kernel.arg_names if name.endswith("_stride_l")}  # as triton specialises
-    compiled = scan_triton.triton.compile(ASTSource(kernel, signature, {**flags, **unit_strides}),
+    compiled = triton_kernel.triton.compile(ASTSource(kernel, signature, {**flags, **unit_strides}),
                                           target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
     assert compiled.asm["cubin"] and ".entry _selective_scan_fwd_kernel" in compiled.asm["ptx"]
 
 
-@pytest.mark.skipif(not scan_triton.available(),
-                    reason=f"Triton scan unusable here ({scan_triton.unavailable_reason()}); the interpreter "
+@pytest.mark.skipif(not triton_kernel.available(),
+                    reason=f"Triton scan unusable here ({triton_kernel.unavailable_reason()}); the interpreter "
                            "cases above run its code, benchmarks/gpu_check.py times it on a GPU")
 @pytest.mark.parametrize("case", ["float32", "float32_reverse", "network_layout_views", "bfloat16", "length_1"])
 def test_triton_kernel_matches_reference_on_the_gpu(case):
@@ -209,13 +210,13 @@ def _cuda_like(dtype: torch.dtype = torch.float32) -> SimpleNamespace:
 def gpu_without_mamba_ssm(monkeypatch):
     """Automatic choice, mamba_ssm unusable; the test sets whether triton is usable."""
     monkeypatch.delenv(scan.ENV_VAR, raising=False)
-    monkeypatch.setattr(scan_cuda, "scan_available", lambda: False)
-    return lambda usable: monkeypatch.setattr(scan_triton, "available", lambda: usable)
+    monkeypatch.setattr(mamba_cuda, "available", lambda: False)
+    return lambda usable: monkeypatch.setattr(triton_gpu, "available", lambda: usable)
 
 
 def test_automatic_choice_takes_triton_for_inference_on_a_gpu_when_usable(gpu_without_mamba_ssm):
     gpu_without_mamba_ssm(True)
-    for dtype in scan_triton.DTYPES:
+    for dtype in triton_kernel.DTYPES:
         assert choose_backend(_cuda_like(dtype), needs_grad=False) == "triton"
     assert choose_backend(_cuda_like(), needs_grad=True) == "torch"          # no backward
     assert choose_backend(_cuda_like(torch.float64)) == "torch"              # no float64 kernel
@@ -225,7 +226,7 @@ def test_automatic_choice_takes_triton_for_inference_on_a_gpu_when_usable(gpu_wi
 
 def test_mamba_ssm_comes_before_triton(gpu_without_mamba_ssm, monkeypatch):
     gpu_without_mamba_ssm(True)
-    monkeypatch.setattr(scan_cuda, "scan_available", lambda: True)
+    monkeypatch.setattr(mamba_cuda, "available", lambda: True)
     assert choose_backend(_cuda_like(), needs_grad=False) == "cuda"
     assert choose_backend(_cuda_like(), needs_grad=True) == "cuda"
 
@@ -250,7 +251,7 @@ def test_forcing_triton_where_it_cannot_run_is_a_clear_error(monkeypatch):
     monkeypatch.delenv(scan.ENV_VAR)
     with use_scan_backend("triton"), pytest.raises(RuntimeError, match="CUDA tensors only, these are on cpu"):
         selective_scan(**inputs)
-    monkeypatch.setattr(scan_triton, "available", lambda: True)
+    monkeypatch.setattr(triton_gpu, "available", lambda: True)
     with use_scan_backend("triton"), pytest.raises(RuntimeError, match="it has no backward; training uses"):
         choose_backend(_cuda_like(), needs_grad=True)
 
@@ -258,15 +259,15 @@ def test_forcing_triton_where_it_cannot_run_is_a_clear_error(monkeypatch):
 def test_backend_report_lists_triton():
     report = scan.backend_report()
     assert list(report) == list(scan.BACKENDS)
-    assert ("triton" in available_backends()) == scan_triton.available()
-    if not scan_triton.available():
-        assert report["triton"] == f"Triton kernel unusable: {scan_triton.unavailable_reason()}"
+    assert ("triton" in available_backends()) == triton_kernel.available()
+    if not triton_kernel.available():
+        assert report["triton"] == triton_kernel.unavailable_reason() != ""
 
 
 def test_scan_triton_imports_without_triton(monkeypatch):
     """Without triton the module still imports (a fresh copy here), and says why it cannot run."""
     monkeypatch.setitem(sys.modules, "triton", None)
-    spec = importlib.util.spec_from_file_location("scan_triton_without_triton", ROOT / "models" / "scan_triton.py")
+    spec = importlib.util.spec_from_file_location("scan_triton_without_triton", ROOT / "models" / "backends" / "triton_kernel.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert not module.available() and not module.interpreting()

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ._numba import numba
-from .scan_numba import LAUNCH_LOCK
+from .numba_cpu import LAUNCH_LOCK
 
 prange = numba.prange
 

@@ -1,4 +1,4 @@
-"""The CUDA kernels of ``mamba_ssm`` and ``causal_conv1d``, when their compiled builds import.
+"""The ``cuda`` backend: the CUDA kernels of ``mamba_ssm`` and ``causal_conv1d``, when their builds import.
 
 Both packages are optional (``pip install vsrainmamba[cuda]``): they need a CUDA toolkit matching
 torch, and an import can fail with ImportError, OSError (a missing or mismatched .so) or
@@ -11,6 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+name = "cuda"
+has_backward = True
+native_reverse = False
 IMPORT_ERRORS: dict[str, str] = {}
 KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _kernels: dict[str, object] = {}
@@ -34,7 +37,7 @@ def _load() -> dict[str, object]:
     return _kernels
 
 
-def scan_available() -> bool:
+def available() -> bool:
     """True when mamba_ssm's selective_scan_fn imports and a CUDA device is visible."""
     return torch.cuda.is_available() and "scan" in _load()
 
@@ -44,12 +47,31 @@ def conv_available() -> bool:
     return torch.cuda.is_available() and "conv" in _load()
 
 
-def unavailable_reason(package: str) -> str:
-    """Why a kernel cannot be used here, in one sentence for messages and skipped tests."""
+def _reason(package: str, usable: bool) -> str:
+    if usable:
+        return ""
     if not torch.cuda.is_available():
         return "no CUDA device is visible to torch"
-    _load()
-    return IMPORT_ERRORS.get(package, "it imported fine")
+    return f"{package} does not import ({IMPORT_ERRORS.get(package, 'unknown error')})"
+
+
+def unavailable_reason() -> str:
+    """Why mamba_ssm's scan cannot be used here, in one sentence ("" when it can)."""
+    return _reason("mamba_ssm", available())
+
+
+def conv_unavailable_reason() -> str:
+    """Why causal_conv1d's kernel cannot be used here, in one sentence ("" when it can)."""
+    return _reason("causal_conv1d", conv_available())
+
+
+def why_not(u: Tensor) -> str | None:
+    """Why mamba_ssm's kernel cannot run a call on ``u``; None when it can."""
+    if u.device.type != "cuda":
+        return f"it runs on CUDA tensors only, these are on {u.device}"
+    if u.dtype not in KERNEL_DTYPES:
+        return f"mamba_ssm's kernel has no {u.dtype} version (use float32, float16 or bfloat16)"
+    return unavailable_reason() or None
 
 
 def _last_dim_contiguous(t: Tensor | None) -> Tensor | None:
@@ -64,8 +86,8 @@ def selective_scan_cuda(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tenso
     u, delta, B, C, z share one input dtype (u's); A, D, delta_bias are float32. The kernel keeps its
     state in float32 whatever the input dtype.
     """
-    if not scan_available():
-        raise RuntimeError(f"mamba_ssm's CUDA scan cannot be used ({unavailable_reason('mamba_ssm')}); "
+    if not available():
+        raise RuntimeError(f"mamba_ssm's CUDA scan cannot be used ({unavailable_reason()}); "
                            "install it with: pip install mamba-ssm --no-build-isolation")
     itype = u.dtype
     delta, B, C = (t.to(itype) for t in (delta, B, C))
@@ -77,11 +99,14 @@ def selective_scan_cuda(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tenso
     return _kernels["scan"](u, delta, A, B, C, D, z, delta_bias, delta_softplus)
 
 
+forward = selective_scan_cuda
+
+
 def causal_conv1d_cuda(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                        activation: str | None = None) -> Tensor:
     """causal_conv1d's fused depthwise causal conv (kernel widths 2 to 4), optional SiLU."""
     if not conv_available():
-        raise RuntimeError(f"causal_conv1d's CUDA kernel cannot be used ({unavailable_reason('causal_conv1d')}); "
+        raise RuntimeError(f"causal_conv1d's CUDA kernel cannot be used ({conv_unavailable_reason()}); "
                            "install it with: pip install causal-conv1d --no-build-isolation")
     if x.stride(-1) != 1 and x.stride(1) != 1:
         x = x.contiguous()

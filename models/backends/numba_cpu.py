@@ -1,8 +1,9 @@
-"""The numba CPU scan for inference, as a PyTorch function: layout, padding and the cheap elementwise parts.
+"""The ``numba`` backend: compiled CPU kernels, float32 state.
 
-The kernel itself is in ``scan_numba_kernel`` (see there why it is fast). This wrapper imports it
-(and so numba) on first use only, so importing ``models`` stays cheap, and hands it float32 numpy
-views of the tensors. No gradients: the dispatcher in ``models.scan`` only sends no-grad CPU calls here.
+Without a gradient, the vectorised inference kernel (``numba_kernel``, see there why it is fast),
+which walks the sequence backwards itself for a reverse scan; with one, the forward+backward pair of
+``numba_grad``. This wrapper imports them (and so numba) on first use only, so importing ``models``
+stays cheap, and hands the inference kernel float32 numpy views of the tensors.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+name = "numba"
+has_backward = True
+native_reverse = True
 _state: dict[str, object] = {}
 LAUNCH_LOCK = threading.Lock()  # numba's thread pool must not be entered from two threads at once (all kernels)
 
@@ -24,8 +28,8 @@ def available() -> bool:
             _state["error"] = "numba is not installed (pip install numba)"
         else:
             try:
-                from . import scan_numba_kernel
-                _state["kernel"] = scan_numba_kernel.scan_kernel
+                from . import numba_kernel
+                _state["kernel"] = numba_kernel.scan_kernel
                 _state["ok"] = True
             except (ImportError, OSError, RuntimeError) as exc:  # e.g. numba built against another numpy
                 _state["error"] = f"numba does not import ({type(exc).__name__}: {exc})"
@@ -35,6 +39,15 @@ def available() -> bool:
 def unavailable_reason() -> str:
     """Why the numba scan cannot run here (empty when it can)."""
     return "" if available() else str(_state.get("error", ""))
+
+
+def why_not(u: Tensor) -> str | None:
+    """Why the numba kernels cannot run a call on ``u``; None when they can."""
+    if u.device.type != "cpu":
+        return f"it runs on CPU tensors only, these are on {u.device}"
+    if u.dtype == torch.float64:
+        return "it computes in float32; use the 'torch' or 'ref' backend for float64"
+    return unavailable_reason() or None
 
 
 def _f32(t: Tensor) -> np.ndarray:
@@ -52,7 +65,7 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
 
     ``reverse=True`` scans from the last step to the first by handing the kernel time-reversed numpy
     views (negative strides: no copies). Float16/bfloat16 inputs are widened to float32; float64 is
-    refused by the dispatcher (use the 'torch' or 'ref' backend for float64 precision).
+    refused by ``why_not`` (use the 'torch' or 'ref' backend for float64 precision).
     """
     if not available():
         raise RuntimeError(f"The numba scan cannot run: {unavailable_reason()}.")
@@ -66,3 +79,15 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
     with LAUNCH_LOCK:
         _state["kernel"](*args)
     return torch.from_numpy(out).to(u.dtype)
+
+
+def forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
+            delta_bias: Tensor | None, delta_softplus: bool, reverse: bool = False) -> Tensor:
+    """The inference kernel, or the forward+backward pair when a gradient is needed."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                       for t in (u, delta, A, B, C, D, z, delta_bias)):
+        from .numba_grad import selective_scan_numba_grad
+        from .reverse import by_flipping
+
+        return by_flipping(selective_scan_numba_grad)(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+    return selective_scan_numba(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)

@@ -1,4 +1,5 @@
-"""The project's own selective scan in plain PyTorch: a chunked linear recurrence with autograd.
+"""The ``torch`` backend: the project's own selective scan in plain PyTorch, a chunked linear recurrence
+with autograd; runs on any device and dtype.
 
 Why chunked: a per-step loop over L = T*h*w tokens (20480 for one vrds window) issues tens of
 thousands of tiny kernels. Here the sequence is cut into chunks of ``chunk`` steps; one loop of
@@ -16,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+name = "torch"
+has_backward = True
+native_reverse = False
 DEFAULT_CHUNK = 16
 
 
@@ -126,3 +130,18 @@ def _selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: T
     if z is not None:
         y = y * F.silu(z.to(sdt))
     return y.to(out_dtype)
+
+
+def available() -> bool:
+    return True
+
+
+def unavailable_reason() -> str:
+    return ""
+
+
+def why_not(u: Tensor) -> str | None:
+    return None
+
+
+forward = selective_scan_chunked

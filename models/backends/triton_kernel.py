@@ -5,9 +5,9 @@ no toolkit), and without it a GPU falls back to the chunked PyTorch scan, which 
 kernels. Triton ships with PyTorch's CUDA wheels and compiles this kernel on the machine itself.
 
 What: the forward of ``mamba_ssm``'s ``selective_scan_fn`` (same shapes and semantics as
-``models.scan.selective_scan_ref``), plus ``reverse`` (scan from the last step to the first) done by
+``models.backends.ref.selective_scan_ref``), plus ``reverse`` (scan from the last step to the first) done by
 walking the sequence backwards, without flipped copies. No autograd: training uses mamba_ssm's
-kernel or the chunked PyTorch scan; ``models.scan`` only sends no-grad calls here.
+kernel or the chunked PyTorch scan; ``models.backends`` only sends no-grad calls here.
 
 How: one program per (batch, channel) sequence. It walks L in chunks of BLOCK_L steps on a
 (d_state, BLOCK_L) tile: within a chunk, ``tl.associative_scan`` composes the steps

@@ -1,4 +1,4 @@
-"""The compiled CPU scan kernel (numba); imported only by ``scan_numba`` on first use.
+"""The compiled CPU scan kernel (numba); imported only by ``numba_cpu`` on first use.
 
 Each parallel job is one batch item and a block of ``LANES`` channels. Its (d_state, LANES) state
 stays in vector registers while the job walks the sequence once, and every inner loop runs across
@@ -8,7 +8,7 @@ of twice; nothing is reassociated and inf/nan behave as usual). ``exp`` and ``so
 float32 polynomials inlined here (within a few ulp of libm's) because calls to libm cannot be
 vectorised. Bias, softplus, the D skip and the SiLU(z) gate are
 fused in, so the inputs are read once and nothing of size (B, D, L) is made besides the output.
-Compiled when this module is first imported (``scan_numba`` imports it on first use), cached on
+Compiled when this module is first imported (``numba_cpu`` imports it on first use), cached on
 disk (``cache=True``); everything the kernel uses is defined at module level so that the cache is
 found again.
 """
