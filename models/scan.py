@@ -82,7 +82,10 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activat
     mixes the current and the K-1 *following* steps), without copies on a CPU.
 
     Uses causal_conv1d's CUDA kernel for CUDA tensors when it is installed (and the scan backend is not
-    forced to 'ref' or 'torch'), F.conv1d on other GPUs, and K shifted multiply-adds on a CPU.
+    forced to 'ref' or 'torch'), F.conv1d on other GPUs, and K shifted multiply-adds on a CPU. Like the
+    CUDA kernel, the PyTorch paths keep the weights as given (float32) and accumulate in float32
+    (float64 for float64 inputs), and cast the output back to x's dtype: float16/bfloat16 weights
+    and sums would lose the weight gradient, which sums over every position of the batch.
     """
     if activation not in (None, "silu", "swish"):
         raise ValueError(f"causal_conv1d: activation must be None, 'silu' or 'swish', got {activation!r}.")
@@ -92,10 +95,16 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activat
     if x.device.type != "cpu":
         return _flip(_causal_conv1d_gpu(_flip(x), weight, bias, activation)) if reverse \
             else _causal_conv1d_gpu(x, weight, bias, activation)
-    weight = weight.to(x.dtype)
-    bias = bias.to(x.dtype) if bias is not None else None
-    out = _causal_conv1d_shifts(x.contiguous(), weight, bias, reverse)
-    return F.silu(out) if activation in ("silu", "swish") else out
+    with torch.autocast(x.device.type, enabled=False):
+        x_, weight, bias = _widened(x, weight, bias)
+        out = _causal_conv1d_shifts(x_.contiguous(), weight, bias, reverse)
+        return (F.silu(out) if activation in ("silu", "swish") else out).to(x.dtype)
+
+
+def _widened(x: Tensor, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """x, weight and bias in the conv's compute dtype: float32, or float64 for float64 inputs."""
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return x.to(dtype), weight.to(dtype), bias.to(dtype) if bias is not None else None
 
 
 def _flip(t: Tensor | None) -> Tensor | None:
@@ -104,16 +113,16 @@ def _flip(t: Tensor | None) -> Tensor | None:
 
 def _causal_conv1d_gpu(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None) -> Tensor:
     """causal_conv1d's CUDA kernel when installed (and the scan backend is not forced to 'ref' or 'torch'),
-    else cuDNN; padding both ends inside the conv and dropping the tail avoids a padded copy of x."""
+    else cuDNN in float32; padding both ends inside the conv and dropping the tail avoids a padded copy of x."""
     dim, width = weight.shape
     cuda = backends.get("cuda")
     if (x.device.type == "cuda" and 2 <= width <= 4 and x.dtype in cuda.KERNEL_DTYPES
             and forced_backend() not in ("ref", "torch") and cuda.conv_available()):
         return cuda.causal_conv1d_cuda(x, weight, bias, activation)
-    weight = weight.to(x.dtype)
-    bias = bias.to(x.dtype) if bias is not None else None
-    out = F.conv1d(x, weight[:, None, :], bias, padding=width - 1, groups=dim)[..., :x.shape[-1]]
-    return F.silu(out) if activation in ("silu", "swish") else out
+    with torch.autocast(x.device.type, enabled=False):
+        x_, weight, bias = _widened(x, weight, bias)
+        out = F.conv1d(x_, weight[:, None, :], bias, padding=width - 1, groups=dim)[..., :x.shape[-1]]
+        return (F.silu(out) if activation in ("silu", "swish") else out).to(x.dtype)
 
 
 def _causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None, reverse: bool = False) -> Tensor:
