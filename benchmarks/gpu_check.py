@@ -119,7 +119,7 @@ def measure_1080p(device: torch.device, n_frames: int, configs: list[tuple[str, 
             continue
         try:
             engine = models.Derainer(net, mode="fast", device=device, dtype=dtype, batch_size=batch)
-            for _ in engine.stream(bm.synthetic_frames(net.preset.frames, height, width)):   # warm-up
+            for _ in engine.stream(bm.synthetic_frames(net.preset.protocol.frames, height, width)):   # warm-up
                 pass
             with bm.PeakMemory(device) as memory:
                 start = time.perf_counter()
@@ -139,7 +139,7 @@ def measure_compile(device: torch.device, dtype: str, batch: int, results: dict)
     engine does not use it; this tells a GPU session whether it should."""
     torch.manual_seed(0)
     net = models.build("vrds").to(device).eval()
-    x = torch.rand(batch, net.preset.frames, 3, *net.preset.tile, device=device)
+    x = torch.rand(batch, net.preset.protocol.frames, 3, *net.preset.protocol.tile, device=device)
     precision = torch.autocast(device.type, dtype=DTYPES[dtype], enabled=dtype != "float32")
     key = f"compile/vrds/{dtype}/batch{batch}"
     with torch.inference_mode(), precision:

@@ -234,8 +234,8 @@ def bench_window(net: torch.nn.Module, device: torch.device, dtype: torch.dtype,
                  authors_scan: str | None, log: Callable[[str], None]) -> Row:
     """One (1, T, 3, tileH, tileW) forward in ``dtype``: ours (automatic scan choice) when ``authors_scan``
     is None, else the authors' forward with that scan (timed once, without a warm-up: it is slow)."""
-    preset = net.preset
-    x = torch.rand(1, preset.frames, 3, *preset.tile, generator=torch.Generator().manual_seed(0)).to(device)
+    preset, window = net.preset, net.preset.protocol
+    x = torch.rand(1, window.frames, 3, *window.tile, generator=torch.Generator().manual_seed(0)).to(device)
     label = "ours" if authors_scan is None else "authors"
     log(f"window: {preset.name} {label} (scan {authors_scan or 'auto'}, {str(dtype)[6:]}) ...")
     with scan.use_scan_backend(authors_scan), torch.inference_mode(), _precision(device, dtype):
@@ -245,9 +245,9 @@ def bench_window(net: torch.nn.Module, device: torch.device, dtype: torch.dtype,
         backend_used = scan.choose_backend(x.new_zeros(1, 1, 1, dtype=dtype))
     row: Row = {"section": "window", "preset": preset.name, "variant": label, "scan": backend_used,
                 "device": device.type, "dtype": str(dtype)[6:],
-                "window": f"{preset.frames}x{preset.tile[0]}x{preset.tile[1]}",
+                "window": f"{window.frames}x{window.tile[0]}x{window.tile[1]}",
                 "peak_mem_mb": memory.peak / 2**20, "extra_mem_mb": memory.extra / 2**20, **_stats(times)}
-    row["frames_per_s"] = preset.frames / row["best_s"]
+    row["frames_per_s"] = window.frames / row["best_s"]
     row["ms_per_window"] = 1e3 * row["best_s"]
     return row
 
@@ -274,7 +274,7 @@ def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     try:
         with scan.use_scan_backend(backend):
             tile = [t or s for t, s in zip(engine.tile, (height, width))]
-            engine.run_window(torch.rand(net.preset.frames, 3, min(tile[0], height), min(tile[1], width)))
+            engine.run_window(torch.rand(net.preset.protocol.frames, 3, min(tile[0], height), min(tile[1], width)))
             forwards[0] = 0
             with PeakMemory(device) as memory:
                 start = time.perf_counter()

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .network import RainMamba, build
-from .presets import PRESETS, Preset, get_preset
+from .presets import PRESETS, Architecture, Preset, TestProtocol, TrainingRecipe, get_preset
 
 FORMAT_NAME = "vsrainmamba"
 FORMAT_VERSION = "1"
@@ -73,7 +73,8 @@ def _read_project(path: Path) -> Checkpoint:
                               "again.") from None
     preset = None
     if "architecture" in metadata:
-        preset = preset_from_architecture(json.loads(metadata["architecture"]))
+        preset = preset_from_metadata(*(json.loads(metadata[key]) if key in metadata else None
+                                        for key in ("architecture", "window", "recipe")))
     elif "preset" in metadata:
         preset = get_preset(metadata["preset"])
     provenance = json.loads(metadata.get("provenance", "{}"))
@@ -142,7 +143,7 @@ def infer_preset(ckpt: Checkpoint, preset: str | Preset | None = None) -> Preset
     channels = _channels(ckpt.state_dict)
     if channels == 64:
         return PRESETS["rainsynall100"]
-    candidates = [n for n, p in PRESETS.items() if p.num_features == channels] or list(PRESETS)
+    candidates = [n for n, p in PRESETS.items() if p.arch.num_features == channels] or list(PRESETS)
     raise CheckpointError(
         f"Cannot tell which preset this checkpoint is for (C={channels}; it could be {', '.join(candidates)}): "
         "pass preset=..., e.g. models.load(path, preset='vrds') or `--preset vrds`.")
@@ -153,13 +154,31 @@ def _channels(state_dict: Mapping[str, Tensor]) -> int | None:
     return int(weight.shape[0]) if weight is not None else None
 
 
-def preset_from_architecture(architecture: Mapping[str, Any]) -> Preset:
-    """Rebuild a Preset from the architecture dict stored in a project checkpoint."""
-    fields = {f.name for f in dataclasses.fields(Preset)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in architecture.items() if k in fields}
-    if values.get("name") in PRESETS and all(getattr(PRESETS[values["name"]], k) == v for k, v in values.items()):
-        return PRESETS[values["name"]]
-    return Preset(**values)
+def _fields(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+
+
+def preset_from_metadata(architecture: Mapping[str, Any], window: Mapping[str, Any] | None = None,
+                         recipe: Mapping[str, Any] | None = None) -> Preset:
+    """Rebuild a Preset from a project checkpoint's metadata: a registered preset when the architecture
+    and window match it, else a custom one.
+
+    Files written before presets were split kept everything in one flat ``architecture`` entry (its
+    recipe under other names); their architecture and window are read from it, the recipe from the
+    registered preset of that name.
+    """
+    name = str(architecture.get("name", "custom"))
+    arch = Architecture(**_fields(Architecture, architecture))
+    protocol = TestProtocol(**_fields(TestProtocol, window or architecture))
+    known = PRESETS.get(name)
+    if known is not None and (known.arch, known.protocol) == (arch, protocol):
+        return known
+    if recipe is not None:
+        training = TrainingRecipe(**_fields(TrainingRecipe, recipe))
+    else:
+        training = known.recipe if known is not None else TrainingRecipe()
+    return Preset(name, arch, protocol, training)
 
 
 # ------------------------------------------------------------------------------------ strict loading
@@ -233,9 +252,9 @@ def save_checkpoint(net: RainMamba, path: str | os.PathLike, provenance: Mapping
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "preset": preset.name,
-        "architecture": json.dumps(dataclasses.asdict(preset)),
-        "window": json.dumps({"frames": preset.frames, "tile": list(preset.tile),
-                              "tile_overlap": list(preset.tile_overlap)}),
+        "architecture": json.dumps({"name": preset.name, **dataclasses.asdict(preset.arch)}),
+        "window": json.dumps(dataclasses.asdict(preset.protocol)),
+        "recipe": json.dumps(dataclasses.asdict(preset.recipe)),
         "provenance": json.dumps(dict(provenance or {}), default=str),
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -9,7 +9,7 @@ import torch
 
 from .checkpoint import CheckpointError, check_state_dict, infer_preset, read_checkpoint
 from .network import build
-from .presets import OFFICIAL_PRESETS, PRESETS
+from .presets import PRESETS
 from .registry import DEFAULT_MODEL_FILE, import_official, installed_weights, model_dir
 
 
@@ -36,10 +36,11 @@ def list_command() -> None:
     click.echo(f"{'preset':<14}{'C':>5}{'T':>4}  {'tile':<9}{'overlap T,H,W':<15}weights")
     for name, p in PRESETS.items():
         where = str(installed[name]) if name in installed else (
-            f"not installed: rainmamba models import {p.weights_file} --preset {name}" if name in OFFICIAL_PRESETS
-            else "-")
-        tile = f"{p.tile[0]}x{p.tile[1]}"
-        click.echo(f"{name:<14}{p.num_features:>5}{p.frames:>4}  {tile:<9}{','.join(map(str, p.tile_overlap)):<15}{where}")
+            f"not installed: rainmamba models import {p.weights.file} --preset {name}" if p.weights else "-")
+        window = p.protocol
+        tile = f"{window.tile[0]}x{window.tile[1]}"
+        click.echo(f"{name:<14}{p.arch.num_features:>5}{window.frames:>4}  {tile:<9}"
+                   f"{','.join(map(str, window.tile_overlap)):<15}{where}")
 
 
 @models_group.command("info")

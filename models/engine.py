@@ -324,12 +324,12 @@ class Derainer:
             raise ValueError(f"Unknown mode {mode!r}: use 'fast' or 'official'.")
         self.mode = mode
         self.preset = preset
-        self._frames = int(preset.frames)
-        overlap = preset.tile_overlap if tile_overlap is None else tile_overlap
-        overlap_frames, overlap_hw = _split_overlap(overlap, preset.tile_overlap[0])
+        self._frames = int(preset.protocol.frames)
+        overlap = preset.protocol.tile_overlap if tile_overlap is None else tile_overlap
+        overlap_frames, overlap_hw = _split_overlap(overlap, preset.protocol.tile_overlap[0])
         # RainMamba's encoder needs 32 px; another net may declare its own minimum as ``net.min_size``.
         self.min_size = max(ALIGN, int(getattr(net, "min_size", MIN_SIZE)))
-        self.tile = _pair(preset.tile if tile is None else tile, "tile")
+        self.tile = _pair(preset.protocol.tile if tile is None else tile, "tile")
         self.tile_overlap = _pair(overlap_hw, "tile_overlap")
         self._check_tiles()
         self.stride = self._resolve_stride(stride, overlap_frames)

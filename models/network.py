@@ -125,16 +125,17 @@ class RainMamba(nn.Module):
 
     def __init__(self, preset: Preset | str = "vrds") -> None:
         super().__init__()
-        self.preset = preset = get_preset(preset)
-        c = self.num_features = preset.num_features
-        n_high, n_low, n_last = preset.blocks
-        self.feat_extract = ConvNeXt(preset.encoder_depths, preset.encoder_widths)
-        self.head = ProjectionHead(preset.encoder_widths, c)
+        self.preset = get_preset(preset)
+        arch = self.preset.arch
+        c = self.num_features = arch.num_features
+        n_high, n_low, n_last = arch.blocks
+        self.feat_extract = ConvNeXt(arch.encoder_depths, arch.encoder_widths)
+        self.head = ProjectionHead(arch.encoder_widths, c)
         self.refine = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.SELU(), nn.Conv2d(c, c, 3, padding=1),
                                     nn.SELU(), nn.Conv2d(c, c, 1))
         self.conv1 = nn.Conv3d(c, 2 * c, 3, stride=(1, 2, 2), padding=1)
         self.upconv2 = nn.ConvTranspose3d(2 * c, c, 3, stride=(1, 2, 2), padding=1, output_padding=(0, 1, 1))
-        d = preset.decoder_width
+        d = arch.decoder_width
         self.conv_before_upsample1 = nn.Conv3d(c, d, (1, 3, 3), padding=(0, 1, 1))
         self.conv_before_upsample2 = nn.Conv3d(d // 4, d // 2, (1, 3, 3), padding=(0, 1, 1))
         self.conv_last = nn.Conv3d(d // 8, 3, (1, 3, 3), padding=(0, 1, 1))
@@ -177,7 +178,7 @@ class RainMamba(nn.Module):
         out = self._decode(f)
         # The official networks predict the clean frames directly; a small network learns far faster
         # when it only has to predict the rain (what to subtract), so `tiny` adds its input back.
-        return out + x if self.preset.residual else out
+        return out + x if self.preset.arch.residual else out
 
     def _decode(self, f: Tensor) -> Tensor:
         """Per-frame conv -> PixelShuffle(2) -> conv -> PixelShuffle(2) -> conv; (B, T, C, h, w) -> (B, T, 3, H, W)."""

@@ -1,75 +1,120 @@
-"""The registry of RainMamba presets: one frozen dataclass per released checkpoint, plus ``tiny``.
+"""The registry of RainMamba presets: one per released checkpoint, plus ``tiny``.
 
-A preset holds everything that is not in the weights: the architecture widths and depths that
-shape the tensors, the test window and tile of the authors' protocol, and the training recipe.
+A preset holds everything that is not in the weights, in four parts with one job each: the
+architecture (the widths and depths that shape the tensors), the test protocol (the window and tile
+of the authors' evaluation), the training recipe (the authors' optimiser, batch and loss schedule),
+and where the released weights can be downloaded. docs/NETWORK.md describes what each number means.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Preset:
-    """Architecture, test protocol and training recipe of one RainMamba variant."""
+class Architecture:
+    """The hyper-parameters that shape the network's tensors (docs/NETWORK.md, "Architecture")."""
 
-    name: str
-    num_features: int                      # C: width of the Mamba stages at H/4
-    frames: int                            # T: frames per temporal window
-    tile: tuple[int, int]                  # spatial test tile (H, W)
-    tile_overlap: tuple[int, int, int]     # test overlap (T, H, W)
+    num_features: int                       # C: width of the Mamba stages at H/4
     encoder_depths: tuple[int, ...] = (3, 3, 9, 3)
     encoder_widths: tuple[int, ...] = (96, 192, 384, 768)
     blocks: tuple[int, int, int] = (2, 3, 2)  # Global+Local pairs at H/4, H/8, then H/4 again
     decoder_width: int = 128                # channels before the first PixelShuffle
     residual: bool = False                  # add the input frames to the output (not in the official nets)
-    # training recipe (SPEC.md sections 1 and 8)
-    train_crop: int = 256
+
+
+@dataclass(frozen=True)
+class TestProtocol:
+    """The authors' evaluation window (docs/NETWORK.md, "Test protocol")."""
+
+    __test__ = False  # not a pytest test class
+
+    frames: int                             # T: frames per temporal window
+    tile: tuple[int, int]                   # spatial test tile (H, W)
+    tile_overlap: tuple[int, int, int]      # overlap between neighbouring windows and tiles (T, H, W)
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The authors' training recipe (docs/NETWORK.md, "Training recipe"); names match ``training.TrainConfig``."""
+
+    frames: int = 5                         # T of a training window
+    crop: int = 256                         # square random crop
     lr: float = 4e-4
-    batch_per_gpu: int = 2
+    batch_size: int = 2                     # per GPU
     gpus: int = 4
     iterations: int = 300_000
     warmup_iterations: int = 2_000
     dcll_negative_distance: tuple[int, int] = (96, 60)  # (initial, floor)
     dcll_samples: int = 10
     dcll_samples_per_batch: bool = True     # divide the sample count by the batch size
-    description: str = ""
-    weights_url: str = ""
-    weights_file: str = ""
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where the authors publish one checkpoint: the page that lists it and its Google Drive file."""
+
+    file: str                               # the file name the authors give it
+    page: str                               # the page with the download link
+    drive_id: str = ""                      # Google Drive file id, when the page links one
 
     @property
-    def overlap_frames(self) -> int:
-        return self.tile_overlap[0]
+    def view_url(self) -> str:
+        """The Google Drive page of the file (what the authors' README links)."""
+        return f"https://drive.google.com/file/d/{self.drive_id}/view" if self.drive_id else self.page
 
-    def replace(self, **changes) -> "Preset":
-        return dataclasses.replace(self, **changes)
+    @property
+    def download_url(self) -> str:
+        """A direct download link for the file ("" without a Drive id)."""
+        return f"https://drive.google.com/uc?export=download&id={self.drive_id}" if self.drive_id else ""
 
 
-_AUTHORS_RELEASES = "https://github.com/TonyHongtaoWu/RainMamba (README: 'Pretrained models', Google Drive)"
+@dataclass(frozen=True)
+class Preset:
+    """One RainMamba variant: its architecture, test protocol, training recipe and weight source."""
+
+    name: str
+    arch: Architecture
+    protocol: TestProtocol
+    recipe: TrainingRecipe = TrainingRecipe()
+    weights: WeightSource | None = None     # None: no released weights (train them)
+    description: str = ""
+
+
+_AUTHORS_README = "https://github.com/TonyHongtaoWu/RainMamba#datasets-preparation-and-pretrained-models"
+
+
+def _authors(file: str, drive_id: str) -> WeightSource:
+    return WeightSource(file, _AUTHORS_README, drive_id)
+
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("vrds", 128, 5, (256, 256), (4, 32, 32), lr=4e-4, batch_per_gpu=2, train_crop=256,
-               dcll_negative_distance=(96, 60), description="VRDS (rain streaks, raindrops, rain fog)",
-               weights_url=_AUTHORS_RELEASES, weights_file="VRDS.pth"),
-        Preset("lwdds", 128, 5, (256, 256), (4, 32, 32), lr=4e-4, batch_per_gpu=1, train_crop=256,
-               dcll_negative_distance=(96, 60), description="LWDDS (waterdrops on the lens)",
-               weights_url=_AUTHORS_RELEASES, weights_file="LWDDS.pth"),
-        Preset("rainvidss", 128, 7, (128, 128), (6, 40, 40), lr=2e-4, batch_per_gpu=1, train_crop=128,
-               dcll_negative_distance=(56, 48), dcll_samples_per_batch=False,
-               description="RainVID&SS (ImageNet-VID+ / Cam-Vid+)",
-               weights_url=_AUTHORS_RELEASES, weights_file="RainVIDSS.pth"),
-        Preset("rainsynall100", 64, 5, (128, 128), (1, 4, 4), lr=2e-4, batch_per_gpu=1, train_crop=128,
-               dcll_negative_distance=(56, 48), dcll_samples_per_batch=False,
-               description="RainSynAll100 (heavy rain, accumulation)",
-               weights_url=_AUTHORS_RELEASES, weights_file="RainSynAll100.pth"),
+        Preset("vrds", Architecture(128), TestProtocol(5, (256, 256), (4, 32, 32)),
+               TrainingRecipe(frames=5, crop=256, lr=4e-4, batch_size=2, dcll_negative_distance=(96, 60)),
+               _authors("VRDS.pth", "1iIkImRsHLYOdeSNvCRlm3SZvWilknF5c"),
+               "VRDS (rain streaks, raindrops, rain fog)"),
+        Preset("lwdds", Architecture(128), TestProtocol(5, (256, 256), (4, 32, 32)),
+               TrainingRecipe(frames=5, crop=256, lr=4e-4, batch_size=1, dcll_negative_distance=(96, 60)),
+               _authors("LWDDS.pth", "1kKrwo5n5W2ELWwMsLlpjjUkpKiCjiIO-"),
+               "LWDDS (waterdrops on the lens)"),
+        Preset("rainvidss", Architecture(128), TestProtocol(7, (128, 128), (6, 40, 40)),
+               TrainingRecipe(frames=7, crop=128, lr=2e-4, batch_size=1, dcll_negative_distance=(56, 48),
+                              dcll_samples_per_batch=False),
+               _authors("RainVIDSS.pth", "1I018fVlH6BYkytbukhFRWSXDa_lGZ5k2"),
+               "RainVID&SS (ImageNet-VID+ / Cam-Vid+)"),
+        Preset("rainsynall100", Architecture(64), TestProtocol(5, (128, 128), (1, 4, 4)),
+               TrainingRecipe(frames=5, crop=128, lr=2e-4, batch_size=1, dcll_negative_distance=(56, 48),
+                              dcll_samples_per_batch=False),
+               _authors("RainSynAll100.pth", "1ZepKftAvBVh3OPK2D01pXqnOeKY0XAbC"),
+               "RainSynAll100 (heavy rain, accumulation)"),
         # Not an official model: the same architecture family, small enough to train on a CPU.
-        Preset("tiny", 32, 5, (128, 128), (4, 16, 16), encoder_depths=(1, 1, 2, 1),
-               encoder_widths=(24, 48, 96, 192), blocks=(1, 1, 1), decoder_width=64, residual=True,
-               train_crop=64, lr=1e-3, batch_per_gpu=4, gpus=1, iterations=4_000, warmup_iterations=100,
-               dcll_negative_distance=(24, 16), dcll_samples=4,
-               description="CPU-sized RainMamba for tests, demos and quick custom training"),
+        Preset("tiny", Architecture(32, encoder_depths=(1, 1, 2, 1), encoder_widths=(24, 48, 96, 192),
+                                    blocks=(1, 1, 1), decoder_width=64, residual=True),
+               TestProtocol(5, (128, 128), (4, 16, 16)),
+               TrainingRecipe(frames=5, crop=64, lr=1e-3, batch_size=4, gpus=1, iterations=4_000,
+                              warmup_iterations=100, dcll_negative_distance=(24, 16), dcll_samples=4),
+               None, "CPU-sized RainMamba for tests, demos and quick custom training"),
     )
 }
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load, save_checkpoint
-from .presets import PRESETS, get_preset
+from .presets import PRESETS, Preset, get_preset
 
 SHIPPED_DIR = Path(__file__).with_name("weights")
 DEFAULT_MODEL_FILE = SHIPPED_DIR / "rainmamba_tiny_synthetic.safetensors"
@@ -40,6 +40,15 @@ def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
     return save_checkpoint(net, model_dir() / f"{net.preset.name}.safetensors", provenance)
 
 
+def how_to_get(preset: Preset) -> str:
+    """One sentence: where to download ``preset``'s released weights and how to install them."""
+    if preset.weights is None:
+        return f"The '{preset.name}' preset has no released weights: train them with `rainmamba train`."
+    source = preset.weights
+    return (f"Download {source.file} from {source.view_url} (listed on {source.page}), then run "
+            f"`rainmamba models import {source.file} --preset {preset.name}`.")
+
+
 def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
                   device: str | torch.device | None = None) -> nn.Module:
     """Turn a ``model=`` argument into a network in eval mode.
@@ -63,10 +72,7 @@ def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
         preset = get_preset(text)
         path = model_dir() / f"{preset.name}.safetensors"
         if not path.is_file():
-            where = preset.weights_url or "no public weights: train them with `rainmamba train`"
-            raise FileNotFoundError(
-                f"No weights installed for preset '{preset.name}' (looked for {path}). Get "
-                f"{preset.weights_file or 'them'} from {where}, then run "
-                f"`rainmamba models import {preset.weights_file or 'WEIGHTS.pth'} --preset {preset.name}`.")
+            raise FileNotFoundError(f"No weights installed for preset '{preset.name}' (looked for {path}). "
+                                    + how_to_get(preset))
         return load(path, device=device)
     return load(text, device=device)

@@ -1,8 +1,8 @@
 """The training recipe: the preset's values, then a config file, then command-line overrides.
 
 Every knob of a run lives in one flat :class:`TrainConfig`. Defaults that depend on the preset (crop, lr,
-batch, iterations, warm-up, DCLL sampling) start as ``None`` and are filled from ``models.get_preset`` by
-:func:`resolve`, so a config file or option only has to name what it changes. Config files are TOML, JSON
+batch, frames, iterations, warm-up, DCLL sampling) start as ``None`` and are filled from the preset's
+``TrainingRecipe`` by :func:`resolve`, so a config file or option only has to name what it changes. Config files are TOML, JSON
 or YAML (YAML only when PyYAML is installed) with the same keys as the options (``-`` or ``_``).
 """
 from __future__ import annotations
@@ -141,21 +141,14 @@ def resolve(config: TrainConfig, world_size: int = 1, num_pairs: int | None = No
     from models import get_preset
 
     preset = get_preset(config.preset)
-    filled = dataclasses.replace(
-        config,
-        preset=preset.name,
-        iterations=config.iterations if config.iterations is not None else preset.iterations,
-        batch_size=config.batch_size if config.batch_size is not None else preset.batch_per_gpu,
-        frames=config.frames if config.frames is not None else preset.frames,
-        crop=config.crop if config.crop is not None else preset.train_crop,
-        lr=config.lr if config.lr is not None else preset.lr,
-        warmup_iterations=(config.warmup_iterations if config.warmup_iterations is not None
-                           else preset.warmup_iterations),
-        dcll_negative_distance=tuple(config.dcll_negative_distance or preset.dcll_negative_distance),
-    )
-    if filled.dcll_samples is None:
-        samples = preset.dcll_samples
-        if preset.dcll_samples_per_batch:
+    recipe = preset.recipe
+    # The recipe's fields carry TrainConfig's names: every one the run leaves at None comes from it.
+    unset = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe)
+             if f.name in FIELDS and getattr(config, f.name) is None}
+    filled = dataclasses.replace(config, preset=preset.name, **unset)
+    if "dcll_samples" in unset:
+        samples = recipe.dcll_samples
+        if recipe.dcll_samples_per_batch:
             samples = int(samples / max(1, filled.batch_size))
         filled.dcll_samples = max(1, samples)
     if filled.repeat is None and num_pairs:

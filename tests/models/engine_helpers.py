@@ -5,10 +5,17 @@ directly as possible, so the engine's optimised paths can be checked against it 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor, nn
 
-from models.presets import get_preset
+from models.presets import Preset, TestProtocol, get_preset
+
+
+def _preset(frames: int, tile: tuple[int, int], overlap: tuple[int, int, int]) -> Preset:
+    """The tiny preset with another test window: what the engine reads of a network."""
+    return dataclasses.replace(get_preset("tiny"), protocol=TestProtocol(frames, tile, overlap))
 
 
 class StandInNet(nn.Module):
@@ -25,7 +32,7 @@ class StandInNet(nn.Module):
     def __init__(self, frames: int = 3, tile: tuple[int, int] = (16, 16),
                  overlap: tuple[int, int, int] = (2, 4, 4), seed: int = 0) -> None:
         super().__init__()
-        self.preset = get_preset("tiny").replace(frames=frames, tile=tile, tile_overlap=overlap)
+        self.preset = _preset(frames, tile, overlap)
         generator = torch.Generator().manual_seed(seed)
         self.conv = nn.Conv3d(3, 3, 3, padding=1)
         with torch.no_grad():
@@ -51,7 +58,7 @@ class IdentityNet(nn.Module):
     def __init__(self, frames: int = 3, tile: tuple[int, int] = (16, 16),
                  overlap: tuple[int, int, int] = (2, 4, 4)) -> None:
         super().__init__()
-        self.preset = get_preset("tiny").replace(frames=frames, tile=tile, tile_overlap=overlap)
+        self.preset = _preset(frames, tile, overlap)
         self.inputs: list[Tensor] = []
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,6 +1,8 @@
 """Reading the authors' checkpoints and our own, strictly, with errors that say what differs."""
 from __future__ import annotations
 
+import dataclasses
+
 import pickle
 
 import pytest
@@ -47,7 +49,7 @@ def test_c128_without_a_hint_asks_for_the_preset(tmp_path):
     with pytest.raises(CheckpointError, match=r"pass preset=") as err:
         models.load(path)
     assert "vrds" in str(err.value) and "rainvidss" in str(err.value)
-    assert models.load(path, preset="rainvidss").preset.frames == 7
+    assert models.load(path, preset="rainvidss").preset.protocol.frames == 7
 
 
 @pytest.mark.parametrize("prefix", ["", "module.", "module.generator."])
@@ -113,7 +115,10 @@ def test_project_format_round_trip_keeps_preset_and_provenance(tmp_path, tiny_ne
 
 
 def test_project_format_keeps_a_custom_architecture(tmp_path):
-    preset = models.get_preset("tiny").replace(name="tiny-custom", num_features=16, frames=3)
+    tiny = models.get_preset("tiny")
+    preset = dataclasses.replace(tiny, name="tiny-custom", arch=dataclasses.replace(tiny.arch, num_features=16),
+                                 protocol=dataclasses.replace(tiny.protocol, frames=3),
+                                 recipe=dataclasses.replace(tiny.recipe, lr=5e-4), description="")
     net = models.RainMamba(preset)
     path = models.save_checkpoint(net, tmp_path / "custom.safetensors")
     loaded = models.load(path)

@@ -391,7 +391,7 @@ def _build_tiny():
 def test_tiny_network_sizes_and_stream(mode):
     net = _build_tiny()
     engine = Derainer(net, mode=mode, tile=32, tile_overlap=8)
-    clip = video(net.preset.frames + 1, 40, 20)      # 2 tiles down, one padded tile across
+    clip = video(net.preset.protocol.frames + 1, 40, 20)      # 2 tiles down, one padded tile across
     out = engine(clip)
     assert out.shape == clip.shape and torch.isfinite(out).all()
     assert not torch.allclose(out, clip.clamp(0, 1), atol=1e-3)

@@ -99,8 +99,9 @@ def _randomise(net):
 
 def test_forward_equals_independent_reference_tiny():
     net = _randomise(models.build("tiny"))
-    assert net.preset.residual
-    _compare_with_reference(net, torch.rand(2, 3, 3, 32, 40), net.preset.encoder_depths, net.preset.blocks, True)
+    assert net.preset.arch.residual
+    _compare_with_reference(net, torch.rand(2, 3, 3, 32, 40), net.preset.arch.encoder_depths, net.preset.arch.blocks,
+                            True)
 
 
 @pytest.mark.parametrize("preset,shape", [("rainsynall100", (1, 2, 3, 32, 32))])

@@ -137,6 +137,21 @@ def test_recipe_comes_from_the_preset():
     assert vidss.dcll_negative_distance == (56, 48)
 
 
+def test_every_preset_recipe_fills_the_config_by_name():
+    """The recipe's fields carry TrainConfig's names; only the two that are facts, not settings, do not."""
+    import dataclasses
+
+    from models import PRESETS
+    from training.config import FIELDS
+
+    names = {f.name for f in dataclasses.fields(next(iter(PRESETS.values())).recipe)}
+    assert names - set(FIELDS) == {"gpus", "dcll_samples_per_batch"}
+    for name, preset in PRESETS.items():
+        config = resolve(TrainConfig(preset=name))
+        for field in names & set(FIELDS) - {"dcll_samples"}:
+            assert getattr(config, field) == getattr(preset.recipe, field), (name, field)
+
+
 def test_config_file_then_options_override(tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text('[train]\npreset = "lwdds"\nlr = 1e-4\nbatch-size = 4\ndcll_negative_distance = [80, 50]\n')
