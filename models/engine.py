@@ -5,7 +5,7 @@ sizes and scene cuts. `Derainer` cuts a video into temporal windows (`plan`) and
 spatial tiles (`run_window`), runs the network in batches on the chosen device and dtype, and blends
 the pieces back:
 
-- ``official`` mode reproduces the authors' test protocol (SPEC.md section 7): windows with stride
+- ``official`` mode reproduces the authors' test protocol (docs/NETWORK.md, "Test protocol"): windows with stride
   ``T - overlap_T``, the last one shifted back to end at the last frame, a frame's result the plain
   mean of every window covering it.
 - ``fast`` mode computes each frame once: windows ``[0, T), [T, 2T), ...``; the last, partial one is

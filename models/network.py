@@ -1,8 +1,9 @@
 """The RainMamba generator: ConvNeXt encoder -> fused H/4 features -> Mamba stages -> pixel-shuffle decoder.
 
-Shapes and names follow the authors' network exactly so their checkpoints load; SPEC.md sections 2-5 is the
-reference. Every size-dependent piece (the Hilbert curves above all) is computed from the input it gets, so
-any T and any H, W that are multiples of 8 (and at least 32) work.
+Shapes and names follow the authors' network exactly so their checkpoints load; docs/NETWORK.md, sections
+"Generator" to "Bidirectional Mamba layer", is the reference. Every size-dependent piece (the Hilbert curves
+above all) is computed from the input it gets, so any T and any H, W that are multiples of 8 (and at least 32)
+work.
 """
 from __future__ import annotations
 

@@ -102,3 +102,21 @@ def test_a_foreign_pyproject_is_ignored(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\n[project.scripts]\nrainmamba = "x:y"\n'
                                              f'[project.entry-points."{cli.GROUP}"]\nx = "a:b"\n')
     assert cli.pyproject_commands(tmp_path / "pyproject.toml") is None
+
+
+def test_the_repository_stands_alone():
+    """No code or test reads ../shared, and every document the code cites is in the repository."""
+    import re
+
+    cited = set()
+    for package in (*PACKAGES, "tests", "benchmarks"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path == Path(__file__).resolve():
+                continue
+            text = path.read_text()
+            assert not re.search(r'\.\./shared|/\s*"shared"|SPEC\.md', text), path
+            cited |= set(re.findall(r"docs/[A-Za-z_]+\.md", text))
+            for section in re.findall(r'docs/NETWORK\.md, "([^"]+)"', text):
+                headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / "NETWORK.md").read_text(), re.M)
+                assert section in headings, (path, section)
+    assert cited and all((ROOT / doc).is_file() for doc in cited), cited

@@ -29,7 +29,7 @@ class TrainConfig:
     rainy_dir: str | None = None
     clean_dir: str | None = None
     out: str | None = None
-    # recipe (SPEC.md sections 1 and 8)
+    # recipe (docs/NETWORK.md, "Training recipe" and "Training loss")
     iterations: int | None = None
     batch_size: int | None = None          # per process (per GPU)
     frames: int | None = None

@@ -1,4 +1,4 @@
-"""Score a model on a test set the way the paper reports each dataset (SPEC.md section 9).
+"""Score a model on a test set the way the paper reports each dataset (docs/NETWORK.md, "Metrics").
 
 Every sequence runs through ``models.Derainer`` (the authors' overlapping-window protocol by default), each
 output frame is quantised to 8 bits like the authors' ``tensor2img``, and PSNR/SSIM are taken on RGB and on

@@ -1,4 +1,4 @@
-"""RainMamba's training loss: Charbonnier + 0.3 perceptual (VGG16) + 0.1 DCLL (SPEC.md section 8).
+"""RainMamba's training loss: Charbonnier + 0.3 perceptual (VGG16) + 0.1 DCLL (docs/NETWORK.md, "Training loss").
 
 DCLL, the difference-guided dynamic contrastive locality loss, pulls output patches where the rain was
 (|gt - lq| above its mean) towards nearby clean patches and pushes them away from distant, perturbed rainy

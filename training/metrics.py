@@ -1,4 +1,4 @@
-"""PSNR and SSIM the way the deraining papers compute them (SPEC.md section 9).
+"""PSNR and SSIM the way the deraining papers compute them (docs/NETWORK.md, "Metrics").
 
 Images are 8-bit (H, W, 3) RGB arrays. RGB metrics use all three channels with no border crop; SSIM is the
 MATLAB-style one (11x11 Gaussian window, sigma 1.5, statistics over the fully covered region only),

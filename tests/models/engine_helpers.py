@@ -1,6 +1,6 @@
 """Stand-in networks and a plain re-implementation of the authors' test protocol, for the engine tests.
 
-`reference_official` follows the authors' `test_video` / `test_clip` loops (SPEC.md section 7) as
+`reference_official` follows the authors' `test_video` / `test_clip` loops (docs/NETWORK.md, "Test protocol") as
 directly as possible, so the engine's optimised paths can be checked against it bit for bit.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An independent, deliberately plain RainMamba forward pass written from SPEC.md, used as the oracle.
+"""An independent, deliberately plain RainMamba forward pass written from docs/NETWORK.md, used as the oracle.
 
 It reads tensors straight from a state_dict by their official names, mirrors the authors' data movement
 (index_select with the curve, scatter_add back, einops-style permutes) and scans step by step, so a mistake
