@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from training.scenes import SKIMAGE_PHOTOS
-from models.devices import resolve_device
+from models.options import resolve_device
 from models.sizes import SizeParam
 from training.ship import LoadedModel, load_model, make_scene, mean_scores, render_pair
 from training.synth import RainParams

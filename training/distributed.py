@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from models.devices import resolve_device
+from models.options import resolve_device
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from models.devices import resolve_device
+from models.options import resolve_device
 from models.sizes import SizeParam
 
 from .metrics import psnr, ssim, to_uint8
