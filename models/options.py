@@ -17,7 +17,6 @@ follows the rule too: ``Derainer(net)`` runs on that device whatever device ``ne
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +26,10 @@ import torch
 
 from .network import SIZE_MULTIPLE
 from .plan import MODES
+from .sizes import split_size
 
-__all__ = ["OptionError", "Spelling", "PYTHON", "EngineOptions", "Geometry", "resolve_device", "parse_dtype"]
+__all__ = ["OptionError", "Spelling", "PYTHON", "CLI", "EngineOptions", "Geometry", "resolve_device", "parse_dtype",
+           "parse_pair", "parse_int"]
 
 DTYPE_NAMES: dict[str, torch.dtype] = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -89,6 +90,9 @@ class Spelling:
 
 
 PYTHON = Spelling()
+# Command-line options; a command replaces the names it spells otherwise (dataclasses.replace).
+CLI = Spelling(cli=True, overlap_frames=False, cpu="--device cpu",
+               devices="auto, cpu, cuda or cuda:N (default: a GPU when there is one, else the CPU)")
 
 
 def _is_int(value: Any) -> bool:
@@ -107,9 +111,8 @@ def parse_pair(value: Any, key: str, spelling: Spelling = PYTHON, with_frames: b
     values: list[Any] | None = None
     if _is_int(value):
         values = [value, value]
-    elif spelling.cli and isinstance(value, str) and re.fullmatch(r"\s*\d+\s*([x,\s]\s*\d+\s*)?", value.lower()):
-        values = [int(p) for p in re.split(r"[x,\s]+", value.lower().strip())]
-        values = values * 2 if len(values) == 1 else values
+    elif spelling.cli and isinstance(value, str) and split_size(value, single=True) is not None:
+        values = list(split_size(value, single=True))
     elif isinstance(value, (list, tuple)):
         values = list(value)
     sizes = (2, 3) if with_frames else (2,)
@@ -147,7 +150,7 @@ def resolve_device(device: Any = None, *, local_rank: int = 0, spelling: Spellin
     except (RuntimeError, TypeError):
         resolved = None
     if resolved is None:
-        raise OptionError(f"{spelling.name('device')} must be {spelling.devices}, got {device!r}.")
+        raise OptionError(f"Unknown {shown}: {spelling.name('device')} must be {spelling.devices}.")
     if resolved.type != "cuda":
         return resolved
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -170,7 +173,6 @@ class Geometry:
     stride: int
     tile: tuple[int, int]
     tile_overlap: tuple[int, int]
-    min_size: int
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ class EngineOptions:
         if dtype_value == torch.float16 and resolved.type != "cuda":
             raise OptionError(f"{spelling.ask_dtype(torch.float16, dtype)} needs a CUDA GPU; on the CPU use "
                               f"{spelling.ask_dtype(torch.bfloat16)} or {spelling.ask_dtype(torch.float32)}.")
-        given = {"tile": tile, "tile_overlap": tile_overlap, "stride": stride}
+        given = {"tile": tile, "tile_overlap": tile_overlap}
         return cls(mode=mode, stride=stride, tile=tile_hw, tile_overlap=overlap, overlap_frames=overlap_frames,
                    device=resolved, dtype=dtype_value, batch_size=parse_int(batch_size, "batch_size", spelling),
                    spelling=spelling, given=given)
@@ -232,7 +234,7 @@ class EngineOptions:
             overlap_shown = spell.show("tile_overlap", given["tile_overlap"]) if self.tile_overlap is not None \
                 else f"{spell.show_pair('tile_overlap', overlap)} from the preset"
             raise OptionError(f"{overlap_shown} must be smaller than the tile ({tile_shown}).")
-        return Geometry(frames, self._stride(frames, preset_overlap), tile, overlap, min_size)
+        return Geometry(frames, self._stride(frames, preset_overlap), tile, overlap)
 
     def _stride(self, frames: int, preset_overlap: Sequence[int]) -> int:
         name = self.spelling.name("stride")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.engine import Derainer
+from models.engine import Derainer as _Derainer
 from models.plan import Window, combine, windows_covering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -17,11 +17,17 @@ from engine_helpers import IdentityNet, StandInNet, reference_official  # noqa: 
 T = 3
 
 
+def Derainer(net, **settings) -> _Derainer:  # noqa: N802
+    """The engine on the CPU unless a test asks otherwise (no device means a GPU when there is one, and
+    these tests compare with references computed on the CPU)."""
+    return _Derainer(net, **{"device": "cpu", **settings})
+
+
 def video(n: int, h: int = 16, w: int = 16, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
 
 
-def per_frame_streams(engine: Derainer, clip, cuts=None):
+def per_frame_streams(engine: _Derainer, clip, cuts=None):
     return list(engine.stream(iter(clip), cuts=cuts))
 
 
