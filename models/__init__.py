@@ -11,10 +11,12 @@ from .network import RainMamba, build
 from .presets import OFFICIAL_PRESETS, PRESETS, Preset, get_preset
 from .registry import import_official, installed_weights, model_dir, resolve_model
 
-from .engine import Derainer, Window, combine, windows_covering
+from .engine import Derainer
+from .options import EngineOptions, OptionError
+from .plan import Window, combine, windows_covering
 
 __all__ = [
-    "CheckpointError", "Derainer", "Window", "combine", "windows_covering", "OFFICIAL_PRESETS", "PRESETS", "Preset", "RainMamba", "build", "get_preset",
+    "CheckpointError", "Derainer", "EngineOptions", "OptionError", "Window", "combine", "windows_covering", "OFFICIAL_PRESETS", "PRESETS", "Preset", "RainMamba", "build", "get_preset",
     "hilbert_curve", "import_official", "installed_weights", "load", "model_dir", "read_checkpoint",
     "resolve_model", "save_checkpoint",
 ]

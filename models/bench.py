@@ -15,6 +15,7 @@ import torch
 
 from . import bench_measure as bm
 from . import backends, scan
+from .options import CLI, parse_dtype, resolve_device
 from .sizes import parse_size
 
 SCAN_SHAPE_VRDS = (20480, 256, 16)   # L = 5 x 64 x 64 tokens at H/4 of a 256 tile, d_inner = 2C, d_state
@@ -144,12 +145,8 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
     if threads:
         torch.set_num_threads(threads)
     try:
-        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                           else "cpu" if device == "auto" else device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda asked for, but torch sees no CUDA device: use --device cpu.")
-        dtype_list = [bm.DTYPES[d] if d in bm.DTYPES else _bad(f"Unknown dtype {d!r}: use float32, float16 or "
-                                                                 "bfloat16.") for d in _split(dtypes)]
+        dev = resolve_device(device, spelling=CLI)
+        dtype_list = [parse_dtype(d, CLI) for d in _split(dtypes)]
         frame_counts = [int(f) if f.isdigit() and int(f) > 0 else _bad(f"--frames takes positive integers, "
                                                                         f"got {f!r}.") for f in _split(frames)]
         size_list = _split(sizes)

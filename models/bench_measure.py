@@ -23,7 +23,6 @@ import torch
 from . import scan
 from .sizes import parse_size
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 Row = dict[str, Any]
 
 

@@ -10,17 +10,29 @@ NAMED_SIZES: dict[str, tuple[int, int]] = {
 }
 
 
+_HEIGHT_WIDTH = re.compile(r"(\d+)(?:\s*[x*,\s]\s*(\d+))?")
+
+
+def split_size(text: str, single: bool = False) -> tuple[int, int] | None:
+    """``"HxW"`` (also ``H*W``, ``H,W``; with ``single`` a lone ``N`` for NxN) -> (H, W), or None when
+    ``text`` is not written so."""
+    match = _HEIGHT_WIDTH.fullmatch(str(text).strip().lower())
+    if not match or (match.group(2) is None and not single):
+        return None
+    return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
 def parse_size(text: str, named: bool = False, also: str = "") -> tuple[int, int]:
     """``"HxW"`` (and, with ``named``, ``"480p"``-style names) -> (H, W); a ValueError says how to write it
     (``also`` adds what else the caller accepts)."""
     key = str(text).strip().lower()
     if named and key in NAMED_SIZES:
         return NAMED_SIZES[key]
-    match = re.fullmatch(r"(\d+)\s*[x*]\s*(\d+)", key)
-    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+    size = split_size(key)
+    if size is None or min(size) < 1:
         names = f"{', '.join(NAMED_SIZES)} or " if named else ""
         raise ValueError(f"{text!r} is not a frame size: write {names}HEIGHTxWIDTH, like 128x128{also}.")
-    return int(match.group(1)), int(match.group(2))
+    return size
 
 
 class SizeParam(click.ParamType):

@@ -7,6 +7,7 @@ something failed (one line per failure), 2 for bad usage, 130 when interrupted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 import click
 import cv2
 from tqdm import tqdm
+
+from models.options import CLI, EngineOptions, OptionError, parse_pair
 
 from .audio import NO_FFMPEG, ffmpeg_path
 from .distributed import Launch, RankInfo, shard
@@ -29,14 +32,18 @@ USER_ERRORS = (DerainError, ValueError, OSError, RuntimeError)
 INTERRUPTED = 130
 
 
-def _parse_tile(ctx: click.Context, param: click.Parameter, value: str | None) -> int | tuple[int, int] | None:
-    if value is None:
-        return None
-    parts = value.lower().replace("x", " ").replace(",", " ").split()
-    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-        raise click.BadParameter(f"{value!r} is not a tile size: use HxW (like 256x256), one number, or 0 "
-                                 "for whole frames.")
-    return int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+# How this command spells the engine settings, so their errors quote the options as typed.
+ENGINE_SPELLING = dataclasses.replace(CLI, names={"batch_size": "--batch"},
+                                      dtypes={"float16": "--fp16", "bfloat16": "--bf16", "float32": "neither"})
+
+
+def _check_tile(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_pair(value, "tile", ENGINE_SPELLING)
+        except OptionError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
 
 
 class _TqdmHandler(logging.Handler):
@@ -90,7 +97,7 @@ def _console(label: str) -> Iterator[None]:
                    "or a checkpoint file (.pth / .safetensors).")
 @click.option("--mode", type=click.Choice(["fast", "official"]), default="fast", show_default=True,
               help="fast: each frame computed once; official: the authors' overlapping windows (slower).")
-@click.option("--tile", callback=_parse_tile, metavar="HxW",
+@click.option("--tile", callback=_check_tile, metavar="HxW",
               help="Spatial tile (multiples of 8; 0 = whole frame). Default: the preset's.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N. Default: a GPU when there is one, else the CPU.")
 @click.option("--fp16", is_flag=True, help="Half precision on the GPU (faster, less memory).")
@@ -141,13 +148,18 @@ def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, d
     label = f"[rank {info.rank}] " if info.distributed else ""
     options = OutputOptions(start=start, end=end, fps=fps, fourcc=fourcc, quality=quality, overwrite=overwrite,
                             audio=not no_audio, progress=not no_progress, label=label)
-    engine = dict(model=model, mode=mode, tile=tile, dtype="float16" if fp16 else "bfloat16" if bf16 else None, batch_size=batch_size)
+    try:  # no device, or a bare cuda: this rank's GPU under torchrun
+        engine = EngineOptions.parse(mode=mode, tile=tile, device=device, batch_size=batch_size,
+                                     dtype="float16" if fp16 else "bfloat16" if bf16 else None,
+                                     spelling=ENGINE_SPELLING, local_rank=info.local_rank)
+    except OptionError as error:
+        raise click.UsageError(str(error)) from None
     with _console(label):
-        _derain(paths, info, options, device, engine)
+        _derain(paths, info, options, model, engine)
 
 
-def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, device: str | None,
-            engine: dict) -> None:
+def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, model: str | None,
+            engine: EngineOptions) -> None:
     """Plan, check, shard and run this rank's share; exits with the command's status."""
     try:
         jobs = plan_jobs(list(paths[:-1]), paths[-1])
@@ -158,14 +170,13 @@ def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, devi
     if options.audio and info.rank == 0 and ffmpeg_path() is None and any(
             is_video_target(job.target) and is_video_path(job.source) for job in jobs):
         logging.getLogger("opencv_filter").info(NO_FFMPEG)
-    device = info.device(device)
     failures: list[str] = []
     try:
         with Launch(info) as launch:
             launch.barrier()
             mine = shard(jobs, [job.size for job in jobs], info.rank, info.world_size)
             if mine:
-                failures = _run_jobs(mine, options, device=device, **engine)
+                failures = _run_jobs(mine, options, model, engine)
             everyone = launch.all_failures(failures)
     except KeyboardInterrupt:
         click.echo(f"{options.label}Interrupted: no partial output was left behind.", err=True)
@@ -176,7 +187,7 @@ def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, devi
         sys.exit(1)
 
 
-def _run_jobs(jobs, options: OutputOptions, **engine) -> list[str]:
+def _run_jobs(jobs, options: OutputOptions, model: str | None, engine: EngineOptions) -> list[str]:
     """Run this rank's jobs with one engine; returns one message per failure (also printed)."""
     failures: list[str] = []
 
@@ -185,7 +196,7 @@ def _run_jobs(jobs, options: OutputOptions, **engine) -> list[str]:
         tqdm.write(f"{options.label}Error: {message}", file=sys.stderr)
 
     try:
-        derainer = make_derainer(engine.pop("model"), **engine)
+        derainer = make_derainer(model, options=engine)
     except USER_ERRORS as error:
         fail(str(error))
         return failures

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from training.scenes import SKIMAGE_PHOTOS
-from models.devices import resolve_device
+from models.options import resolve_device
 from models.sizes import SizeParam
 from training.ship import LoadedModel, load_model, make_scene, mean_scores, render_pair
 from training.synth import RainParams
@@ -81,7 +81,8 @@ def read_video(path: Path) -> np.ndarray:
 def derain_file(path: Path, net: torch.nn.Module) -> tuple[np.ndarray, float]:
     """Derain a video file the way users do, ``derain_frames(path, model=net)``: RGB frames and seconds taken."""
     started = time.perf_counter()
-    derained = np.stack([frame[:, :, ::-1] for frame in derain_frames(str(path), model=net)])
+    device = next(net.parameters()).device   # the device the demo loaded it on (--device)
+    derained = np.stack([frame[:, :, ::-1] for frame in derain_frames(str(path), model=net, device=device)])
     return derained, time.perf_counter() - started
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-import torch
 import torch.distributed as dist
 
 T = TypeVar("T")
@@ -35,12 +34,6 @@ class RankInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-    def device(self, requested: str | None) -> str | None:
-        """The device of this rank: ``cuda`` (or nothing, with a GPU present) becomes this rank's own GPU."""
-        if self.distributed and requested in (None, "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank % torch.cuda.device_count()}"
-        return requested
 
 
 def shard(items: Sequence[T], costs: Sequence[float], rank: int, world_size: int) -> list[T]:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 import models
+from models.options import EngineOptions
 
 from .errors import DerainError
 from .read_ahead import read_ahead
@@ -26,19 +27,21 @@ _UINT16_MAX = 65535.0
 def make_derainer(model: Any = None, *, mode: str = "fast", stride: int | None = None,
                   tile: int | tuple[int, int] | None = None, tile_overlap: int | tuple[int, ...] | None = None,
                   device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
-                  batch_size: int = 1) -> models.Derainer:
+                  batch_size: int = 1, options: EngineOptions | None = None) -> models.Derainer:
     """A ``models.Derainer`` for ``model`` (None: the shipped default; a preset name; a path; a module).
 
-    A ready ``Derainer`` passes through unchanged, so one engine can serve many streams. Without a
-    ``device``, weights loaded here go to the GPU when there is one; a given network stays where it is.
+    A ready ``Derainer`` passes through unchanged, so one engine can serve many streams. ``options``:
+    settings a command already parsed in its own spelling (then the keywords are not used). The
+    settings are checked before any weights load; no ``device`` means the first GPU when there is
+    one, else the CPU (`models.options`), for a given network too.
     """
     if isinstance(model, models.Derainer):
         return model
-    if device is None and not isinstance(model, torch.nn.Module):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    net = models.resolve_model(model, device=device)
-    return models.Derainer(net, mode=mode, stride=stride, tile=tile, tile_overlap=tile_overlap, device=device,
-                           dtype=dtype, batch_size=batch_size)
+    if options is None:
+        options = EngineOptions.parse(mode=mode, stride=stride, tile=tile, tile_overlap=tile_overlap,
+                                      device=device, dtype=dtype, batch_size=batch_size)
+    net = models.resolve_model(model, device=options.device)
+    return models.Derainer(net, options=options)
 
 
 def iter_source(source: Any) -> Iterator[np.ndarray]:

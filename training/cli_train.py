@@ -139,12 +139,14 @@ def evaluate_command(model: str, data: str, layout: str, split: str, rainy_dir: 
                      mode: str, device: str | None, dtype: str | None, batch_size: int, tile: int | None,
                      lpips: bool | None, save_frames: str | None, report: str, progress: bool) -> None:
     """Score a model on a test set: PSNR/SSIM on RGB and Y, per video and overall, with the paper's averaging."""
-    import torch
+    from models.options import CLI, EngineOptions
 
     from .evaluate import evaluate, format_summary, write_report
 
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:  # the settings checked in this command's words before any weights load; no --device: a GPU if any
+        EngineOptions.parse(mode=mode, tile=tile, device=device, dtype=dtype, batch_size=batch_size, spelling=CLI)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         result = evaluate(model, data, layout, split, mode=mode, device=device, dtype=dtype, batch_size=batch_size,
                           tile=tile, save_frames=save_frames, lpips=lpips, rainy_dir=rainy_dir,

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from models.devices import resolve_device
+from models.options import CLI, resolve_device
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,11 @@ class DistContext:
         return self.world_size > 1
 
 
-def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """Like :func:`models.devices.resolve_device`, but a bare ``cuda`` means this process's (local rank's) GPU."""
-    device = resolve_device(preference)
+def pick_device(preference: str | None = "auto", local_rank: int = 0) -> torch.device:
+    """This process's device by the one device rule (`models.options.resolve_device`: no device, or a
+    bare ``cuda``, is the local rank's GPU when there is one), made the current CUDA device."""
+    device = resolve_device(preference, local_rank=local_rank, spelling=CLI)
     if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     return device
 

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from models.devices import resolve_device
+from models.options import resolve_device
 from models.sizes import SizeParam
 
 from .metrics import psnr, ssim, to_uint8
@@ -233,8 +233,9 @@ def evaluate_generalisation(model: Any = None, seed: int = DEFAULT_SEED, *, clip
 
     _check_sizes(clips, frames, size)
     started = time.time()
-    loaded = load_model(model, resolve_device(device))
-    engine = models.Derainer(loaded.net, mode="fast")
+    device = resolve_device(device)
+    loaded = load_model(model, device)
+    engine = models.Derainer(loaded.net, mode="fast", device=device)
     sets = held_out_sets(train_params)
     records: list[dict[str, Any]] = []
     with tqdm(total=clips * len(sets), unit="clip", desc="ship-eval", disable=not progress) as bar:

@@ -76,9 +76,7 @@ def build_filter(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None
     view = to_rgb(clip, matrix)
     rgb = view.rgb
     net = models.resolve_model(model, device=settings.device)
-    engines = [Derainer(net if i == 0 else copy.deepcopy(net), mode=settings.mode, stride=settings.stride,
-                        tile=settings.tile, tile_overlap=settings.tile_overlap, device=settings.device,
-                        dtype=settings.dtype, batch_size=settings.batch_size)
+    engines = [Derainer(net if i == 0 else copy.deepcopy(net), options=settings.engine)
                for i in range(settings.num_streams)]
     detect = settings.scene_change and rgb.num_frames > 1
     shots = ShotIndex(rgb.num_frames, scene_cut_test(rgb, settings.sc_threshold) if detect else None)

@@ -1,7 +1,8 @@
 """The random-access frame server behind the VapourSynth filter.
 
-For output frame n it asks the engine's plan which temporal windows cover n, computes each missing
-window once (bounded LRU, `WindowCache`), and blends them with the engine's `combine`, so frame n
+For output frame n it asks the engine which temporal windows cover n inside n's shot
+(`Derainer.windows_for`), computes each missing window once (bounded LRU, `WindowCache`), and
+blends them with the engine's `combine` (which also keeps n's values outside [0, 1]), so frame n
 comes out the same whatever order frames are requested in and however many threads ask. The
 network runs on a pool of ``num_streams`` engines, each used by one thread at a time (the lock
 around the model); input frames are fetched before a window's lock is taken (see `WindowCache`).
@@ -15,7 +16,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from models.engine import Derainer, Window, combine, windows_covering
+from models.engine import Derainer
+from models.plan import Window, combine
 
 from .scenes import ShotIndex
 from .window_cache import WindowCache
@@ -52,36 +54,34 @@ class FrameServer:
             self._pool.put((engine, stream))
 
     def windows_for(self, n: int) -> list[Window]:
-        """The windows of the engine's plan that give frame ``n`` weight, in plan order.
-
-        Only a stretch of n's shot is planned: it starts at a regular window start at least 2T
-        frames before n (so every window covering n keeps its place) and ends at the shot's end
-        or, when that is farther, 2T frames after n (see `ShotIndex.shot_bounds`).
-        """
+        """The windows that give frame ``n`` weight, in plan order. The end of n's shot is looked
+        for only 2T frames ahead (`ShotIndex.shot_bounds`): farther cannot change these windows."""
         start, stop = self.shots.shot_bounds(n, 2 * self.frames)
-        stride = self.engine.stride
-        origin = start + stride * max(0, (n - 2 * self.frames - start) // stride)
-        plan = [Window(w.start + origin, w.stop + origin, w.weights) for w in self.engine.plan(stop - origin)]
-        return windows_covering(plan, n)
+        return self.engine.windows_for(n, start, stop)
 
     def frame(self, n: int) -> torch.Tensor:
-        """Output frame ``n`` as a (3, H, W) float32 tensor in [0, 1]."""
+        """Output frame ``n`` as a (3, H, W) float32 tensor: the network's result in [0, 1] plus the
+        input's own values outside [0, 1] (see `models.convert`)."""
         if not 0 <= n < self.n_frames:
             raise IndexError(f"frame {n} is outside the clip's frames 0..{self.n_frames - 1}.")
+        fetched: dict[int, torch.Tensor] = {}
         contributions = []
         for window in self.windows_for(n):
             key = (window.start, window.stop)
             output = self.cache.get(key)
             if output is None:
-                inputs = torch.stack([self.fetch(k) for k in range(window.start, window.stop)])
-                output = self.cache.get_or_compute(key, lambda: self._run(inputs))
+                for k in range(window.start, window.stop):
+                    fetched.setdefault(k, self.fetch(k))
+                inputs = torch.stack([fetched[k] for k in range(window.start, window.stop)])
+                output = self.cache.get_or_compute(key, lambda: self._run(inputs, window.start))
             contributions.append((window, output))
-        return combine(n, contributions)
+        frame = fetched[n] if n in fetched else self.fetch(n)
+        return combine(n, contributions, frame)
 
-    def _run(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _run(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
         engine, stream = self._pool.get()
         try:
             with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                return engine.run_window(inputs)
+                return engine.run_window(inputs, start)
         finally:
             self._pool.put((engine, stream))

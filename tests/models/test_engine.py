@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.engine import Derainer, Window, combine, windows_covering
+from models.engine import Derainer as _Derainer
+from models.plan import Window, combine, windows_covering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_helpers import IdentityNet, StandInNet, reference_official  # noqa: E402
@@ -16,11 +17,17 @@ from engine_helpers import IdentityNet, StandInNet, reference_official  # noqa: 
 T = 3
 
 
+def Derainer(net, **settings) -> _Derainer:  # noqa: N802
+    """The engine on the CPU unless a test asks otherwise (no device means a GPU when there is one, and
+    these tests compare with references computed on the CPU)."""
+    return _Derainer(net, **{"device": "cpu", **settings})
+
+
 def video(n: int, h: int = 16, w: int = 16, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
 
 
-def per_frame_streams(engine: Derainer, clip, cuts=None):
+def per_frame_streams(engine: _Derainer, clip, cuts=None):
     return list(engine.stream(iter(clip), cuts=cuts))
 
 
@@ -66,6 +73,24 @@ def test_windows_covering_finds_nonzero_windows_in_order():
     assert windows_covering(plan, 6) == [plan[2]]
     official = Derainer(StandInNet(frames=3), mode="official").plan(7)
     assert [w.start for w in windows_covering(official, 3)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("mode", ["fast", "official"])
+@pytest.mark.parametrize("frames,stride", [(3, None), (5, 1), (5, 2), (4, 3), (5, 5)])
+def test_windows_for_a_frame_of_a_shot_equal_the_shots_plan(mode, frames, stride):
+    """Random access: windows_for(n, start, stop) is windows_covering over the shot's plan, and the
+    same for any stop at least 2T past n (the frame server looks no farther for the shot's end)."""
+    engine = Derainer(StandInNet(frames=frames, overlap=(2, 4, 4)), mode=mode, stride=stride)
+    for start, stop in [(0, 1), (0, frames), (3, 3 + frames + 1), (7, 30), (2, 41)]:
+        shot = [Window(w.start + start, w.stop + start, w.weights) for w in engine.plan(stop - start)]
+        assert engine.planner.shot(start, stop) == shot
+        for n in range(start, stop):
+            expected = windows_covering(shot, n)
+            assert engine.windows_for(n, start, stop) == expected, (start, stop, n)
+            if stop >= n + 2 * frames:
+                assert engine.windows_for(n, start, n + 2 * frames) == expected
+    with pytest.raises(ValueError, match="outside the shot"):
+        engine.windows_for(5, 0, 5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +143,7 @@ def test_random_access_path_equals_call():
         engine = Derainer(net, mode=mode)
         plan = engine.plan(7, cuts=[5])
         cache = {w: engine.run_window(clip[w.start:w.stop]) for w in plan}
-        frames = [combine(i, [(w, cache[w]) for w in windows_covering(plan, i)]) for i in range(7)]
+        frames = [combine(i, [(w, cache[w]) for w in windows_covering(plan, i)], clip[i]) for i in range(7)]
         assert torch.equal(torch.stack(frames), engine(clip, cuts=[5]))
 
 
@@ -215,7 +240,7 @@ def test_stream_inline_cut_flags_and_numpy_frames():
 def test_stream_plans_and_releases_exactly_like_plan():
     """The incremental driver schedules plan()'s windows and releases no frame before all of its
     windows are in: every released frame equals the random-access blend over plan()."""
-    from models.engine import _Driver
+    from models.stream import Driver
 
     for mode, stride, batch in [("fast", None, 1), ("official", None, 1), ("fast", 2, 2), ("official", 2, 3)]:
         engine = Derainer(StandInNet(frames=4, overlap=(1, 4, 4)), mode=mode, stride=stride, batch_size=batch)
@@ -226,7 +251,7 @@ def test_stream_plans_and_releases_exactly_like_plan():
                 plan = engine.plan(n, cuts=sorted(cut_set))
                 outputs = {w: engine.run_window(clip[w.start:w.stop]) for w in plan}
                 scheduled: list[Window] = []
-                driver = _Driver(engine)
+                driver = Driver(engine)
                 original = driver._schedule
                 driver._schedule = lambda w: (scheduled.append(w), original(w))
                 released = []
@@ -236,7 +261,7 @@ def test_stream_plans_and_releases_exactly_like_plan():
                 assert scheduled == plan
                 assert [i for i, _ in released] == list(range(n))
                 for i, frame in released:
-                    expected = combine(i, [(w, outputs[w]) for w in windows_covering(plan, i)])
+                    expected = combine(i, [(w, outputs[w]) for w in windows_covering(plan, i)], clip[i])
                     assert torch.allclose(frame, expected, atol=1e-6), (mode, stride, batch, n, cuts, i)
                 assert driver.peak_buffered <= engine.max_buffered_frames
 
@@ -277,20 +302,90 @@ def test_uint8_round_trip_numpy_and_torch():
     assert np.array_equal(np.stack(streamed), clip.numpy())
 
 
-def test_float_output_is_clamped():
+def test_float_values_outside_0_1_are_kept_exactly():
+    """The network sees the clamped frame; what lies outside [0, 1] (superwhite, sub-black) comes back
+    unchanged: an identity network gives float input back bit for bit, on every path."""
     net = IdentityNet(frames=T)
-    clip = video(2, 8, 8) * 3 - 1
-    out = Derainer(net)(clip.numpy().astype(np.float64))
-    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
-    assert np.allclose(out, clip.clamp(0, 1).numpy(), atol=1e-6)
+    clip = video(7, 8, 8) * 1.3 - 0.15                     # -0.15 .. 1.15, as colour conversion makes
+    assert clip.min() < 0 and clip.max() > 1
+    engine = Derainer(net, mode="fast")
+    assert torch.equal(engine(clip), clip)
+    out = engine(clip.numpy().astype(np.float64))
+    assert out.dtype == np.float32 and np.array_equal(out, clip.numpy())
+    assert torch.equal(torch.stack(list(engine.stream(iter(clip)))), clip)
+    plan = engine.plan(7)
+    outputs = {w: engine.run_window(clip[w.start:w.stop], w.start) for w in plan}
+    frames = [combine(i, [(w, outputs[w]) for w in windows_covering(plan, i)], clip[i]) for i in range(7)]
+    assert torch.equal(torch.stack(frames), clip)
+    assert all(float(x.min()) >= 0 and float(x.max()) <= 1 for x in net.inputs)   # the network saw [0, 1]
+    official = Derainer(net, mode="official")(clip)
+    assert torch.allclose(official, clip, atol=1e-6)
+    outside = (clip < 0) | (clip > 1)
+    assert torch.equal(official[outside], clip[outside])
 
 
-def test_run_window_returns_unclamped_cpu_float32():
-    net = IdentityNet(frames=T)
-    frames = video(2, 8, 8) * 3 - 1
+def test_the_network_changes_the_clamped_frame_and_the_rest_is_added_back():
+    net = StandInNet(frames=T)
+    clip = video(5, 16, 16) * 1.2 - 0.1
+    clamped = clip.clamp(0, 1)
+    engine = Derainer(net, mode="official")
+    assert torch.equal(engine(clip), engine(clamped) + (clip - clamped))
+    assert engine(clamped).min() >= 0 and engine(clamped).max() <= 1   # the network's own output is clamped
+
+
+def test_uint8_output_saturates_at_the_type_limits():
+    class Brighten(IdentityNet):
+        def forward(self, x):
+            return x * 2
+
+    clip = (video(4, 8, 8) * 255).round().to(torch.uint8)
+    out = Derainer(Brighten(frames=T))(clip)
+    expected = (clip.float() / 255 * 2).clamp(0, 1).mul(255).round().to(torch.uint8)
+    assert out.dtype == torch.uint8 and torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("scale,shift,message", [
+    (255, 0, "looks like 0..255 values: divide by 255 or pass uint8"),
+    (65535, 0, "looks like 16-bit values"),
+    (2, -1, "looks like -1..1 values"),
+])
+def test_float_frames_on_a_wrong_scale_are_refused(scale, shift, message):
+    engine = Derainer(IdentityNet(frames=T))
+    clip = video(5, 8, 8) * scale + shift
+    with pytest.raises(ValueError, match=message):
+        engine(clip)
+    good = video(5, 8, 8)
+    with pytest.raises(ValueError, match=f"Frame 3 has float values .*{message}"):
+        list(engine.stream([good[0], good[1], good[2], clip[3], good[4]]))
+    with pytest.raises(ValueError, match=f"Frame 11 has float values .*{message}"):
+        engine.run_window(torch.stack([good[0], clip[1]]), 10)
+
+
+def test_nan_and_inf_are_refused_on_the_random_access_path_naming_the_frame():
+    engine = Derainer(IdentityNet(frames=T))
+    frames = video(3, 8, 8)
+    frames[1, 0, 2, 2] = float("nan")
+    with pytest.raises(ValueError, match="Frame 8 contains NaN or infinite values"):
+        engine.run_window(frames, 7)
+    frames[1, 0, 2, 2] = float("inf")
+    with pytest.raises(ValueError, match="Frame 1 contains NaN or infinite values"):
+        engine.run_window(frames)
+    with pytest.raises(ValueError, match="Frame 4 contains NaN"):
+        list(engine.stream([*video(4, 8, 8), frames[1]]))
+
+
+def test_run_window_clamps_the_network_input_not_its_output():
+    class Doubling(IdentityNet):
+        def forward(self, x):
+            super().forward(x)
+            return x * 2
+
+    net = Doubling(frames=T)
+    frames = video(2, 8, 8) * 1.2 - 0.1
     out = Derainer(net).run_window(frames.double())
     assert out.dtype == torch.float32 and out.device.type == "cpu"
-    assert torch.allclose(out, frames)
+    assert torch.equal(net.inputs[-1][0, :2], frames.clamp(0, 1))
+    assert torch.allclose(out, frames.clamp(0, 1) * 2) and out.max() > 1.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +419,7 @@ def test_stream_errors():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"mode": "slow"}, "Unknown mode"),
+    ({"mode": "slow"}, "mode must be 'fast' or 'official', got 'slow'"),
     ({"stride": 0}, "stride must be"),
     ({"stride": T + 1}, "stride must be"),
     ({"tile": 4}, "multiple of 8"),
@@ -333,10 +428,11 @@ def test_stream_errors():
     ({"tile_overlap": 16}, "smaller than the tile"),
     ({"tile_overlap": -2}, ">= 0"),
     ({"batch_size": 0}, "batch_size"),
-    ({"dtype": torch.float16, "device": "cpu"}, "needs a CUDA device"),
-    ({"dtype": "half", "device": "cpu"}, "use bfloat16 or float32"),
+    ({"dtype": torch.float16, "device": "cpu"}, "dtype=torch.float16 needs a CUDA GPU"),
+    ({"dtype": "half", "device": "cpu"}, "dtype='half' needs a CUDA GPU; on the CPU use dtype='bfloat16' or "
+                                         "dtype='float32'"),
     ({"dtype": torch.int8}, "Unsupported dtype"),
-    ({"device": "nonsense"}, "Unknown device"),
+    ({"device": "nonsense"}, "device must be 'cpu', 'cuda', 'cuda:N', a GPU index, or None"),
     ({"device": -1}, "not a GPU index"),
 ])
 def test_bad_settings_errors(kwargs, message):
@@ -363,7 +459,7 @@ def test_other_errors():
     with pytest.raises(ValueError, match="positive integer"):
         engine.plan(0)
     with pytest.raises(ValueError, match="No window covers"):
-        combine(5, [])
+        combine(5, [], None)
 
 
 def test_temporal_overlap_from_three_value_overlap():

@@ -119,6 +119,25 @@ def test_failures_are_one_line_and_leave_nothing(tmp_path, clip, tiny_checkpoint
     assert derain(clip, tmp_path / "g.mp4", "--tile", "big").exit_code == 2  # usage error
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU messages")
+@pytest.mark.parametrize("args, status, message", [
+    (["--tile", "16x64"], 1, "--tile 16x64 is not allowed: each side must be 0 (whole frame) or a multiple of 8 "
+                             "of at least 32"),
+    (["--tile", "60"], 2, "--tile 60 is not allowed: each side must be 0 (whole frame) or a multiple of 8"),
+    (["--device", "cuda:3"], 2, "--device cuda:3 asks for CUDA GPU 3 but torch sees no GPU: pass --device cpu"),
+    (["--device", "tpu"], 2, "Unknown --device tpu: --device must be auto, cpu, cuda or cuda:N"),
+    (["--fp16"], 2, "--fp16 needs a CUDA GPU; on the CPU use --bf16 or neither"),
+    (["--batch", "0"], 2, "--batch"),
+])
+def test_engine_options_are_reported_as_typed(tmp_path, tiny_checkpoint, args, status, message):
+    clip = write_video(tmp_path / "rainy.mp4", rainy_frames())
+    result = derain(clip, tmp_path / "out.mp4", "-m", tiny_checkpoint, *args)
+    assert result.exit_code == status, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert "tile (" not in result.output and "dtype" not in result.output
+    assert not (tmp_path / "out.mp4").exists()
+
+
 @pytest.mark.parametrize("crash, status", [(KeyboardInterrupt, 130), (RuntimeError("disk on fire"), 1)])
 def test_a_run_stopped_part_way_leaves_no_output(tmp_path, clip, tiny_checkpoint, monkeypatch, crash, status):
     written = []

@@ -39,7 +39,6 @@ def test_rank_info_from_torchrun_variables(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     info = RankInfo.from_env()
     assert (info.rank, info.world_size, info.local_rank, info.distributed) == (3, 4, 1, True)
-    assert info.device("cpu") == "cpu"
 
 
 def test_two_rank_torchrun_splits_the_library(tmp_path, tiny_checkpoint):

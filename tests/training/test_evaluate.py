@@ -121,3 +121,15 @@ def test_evaluate_command_writes_report_and_frames(tmp_path):
 
     missing = CliRunner().invoke(evaluate_command, ["--model", str(weights), "--data", str(tmp_path)])
     assert missing.exit_code != 0 and "Traceback" not in missing.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+@pytest.mark.parametrize("args, message", [
+    (["--dtype", "float16", "--device", "cpu"],
+     "--dtype float16 needs a CUDA GPU; on the CPU use --dtype bfloat16 or --dtype float32"),
+    (["--device", "cuda:2"], "--device cuda:2 asks for CUDA GPU 2 but torch sees no GPU: pass --device cpu"),
+    (["--tile", "20"], "--tile 20 is not allowed: each side must be 0 (whole frame) or a multiple of 8"),
+])
+def test_evaluate_command_reports_engine_options_as_typed(tmp_path, args, message):
+    result = CliRunner().invoke(evaluate_command, ["--data", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

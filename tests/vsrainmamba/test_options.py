@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vsrainmamba.filter import derain
-from vsrainmamba.options import OptionError, engine_options, resolve_device
+from vsrainmamba.options import OptionError, engine_options
 
 DEFAULTS = {name: p.default for name, p in inspect.signature(derain).parameters.items()
             if name not in ("clip", "model", "matrix")}
@@ -19,18 +19,18 @@ def options(**changes):
 
 
 def test_width_height_pairs_become_the_engines_height_width():
-    chosen = options(tile=[64, 32], tile_pad=[8, 4])
+    chosen = options(tile=[64, 32], tile_pad=[8, 4]).engine
     assert chosen.tile == (32, 64) and chosen.tile_overlap == (4, 8)
-    assert options(tile=0).tile == (0, 0)
-    assert options().tile is None
+    assert options(tile=0).engine.tile == (0, 0)
+    assert options().engine.tile is None
 
 
 def test_devices():
-    assert resolve_device("cpu") == resolve_device(-1) == torch.device("cpu")
+    assert options(device_index="cpu").device == options(device_index=-1).device == torch.device("cpu")
     expected = "cuda:0" if torch.cuda.is_available() else "cpu"
-    assert resolve_device(None) == torch.device(expected)
+    assert options(device_index=None).device == torch.device(expected)
     with pytest.raises(OptionError, match="device_index must be a GPU number"):
-        resolve_device("gpu")
+        options(device_index="gpu")
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -43,3 +43,20 @@ def test_mistakes_are_named(arguments, message):
     with pytest.raises(OptionError) as error:
         options(**arguments)
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"tile": [64, 16]}, "tile=[64, 16] is not allowed: each side must be 0 (whole frame) or a multiple of 8 "
+                         "of at least 32"),
+    ({"tile_pad": 200}, "tile_pad=200 must be smaller than the tile (tile=["),
+    ({"tile": [64, 32], "tile_pad": [8, 40]}, "tile_pad=[8, 40] must be smaller than the tile (tile=[64, 32])"),
+])
+def test_checks_that_need_the_network_quote_the_arguments_as_typed(mean_net, arguments, message):
+    """The engine's checks speak the filter's names and its [width, height] order, not (H, W)."""
+    import vapoursynth as vs
+
+    clip = vs.core.std.BlankClip(width=64, height=64, format=vs.RGBS, length=3)
+    with pytest.raises(vs.Error) as error:
+        derain(clip, model=mean_net, device_index=-1, **arguments)
+    assert message in str(error.value)
+    assert "tile_overlap" not in str(error.value) and "(16, 64)" not in str(error.value)

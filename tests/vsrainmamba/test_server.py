@@ -83,3 +83,29 @@ def test_frames_outside_the_clip_are_refused(mean_net):
     server, expected, _ = make_server(mean_net, [4], "fast", None)
     with pytest.raises(IndexError, match="outside the clip"):
         server.frame(len(expected))
+
+
+def _identity_server(video: torch.Tensor, mode: str = "fast") -> FrameServer:
+    from tests.models.engine_helpers import IdentityNet
+
+    engine = Derainer(IdentityNet(frames=5, tile=(16, 16), overlap=(2, 4, 4)), mode=mode, device="cpu")
+    return FrameServer([engine], len(video), lambda k: video[k], ShotIndex(len(video), None))
+
+
+def test_values_outside_0_1_survive_the_frame_server():
+    """Superwhite / sub-black values (as a YUV -> RGB conversion gives) come back as they went in."""
+    video = torch.rand(9, 3, 8, 8, generator=torch.Generator().manual_seed(2)) * 1.3 - 0.15
+    server = _identity_server(video)
+    frames = [server.frame(n) for n in reversed(range(9))][::-1]
+    assert torch.equal(torch.stack(frames), video)
+
+
+def test_a_nan_frame_fails_the_frames_that_need_it_and_only_those():
+    video = torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    video[7, 1, 3, 3] = float("nan")
+    server = _identity_server(video)                # fast mode, T=5: windows [0, 5), [5, 10), [7, 12)
+    with pytest.raises(ValueError, match="Frame 7 contains NaN or infinite values"):
+        server.frame(6)
+    with pytest.raises(ValueError, match="Frame 7 contains NaN"):
+        server.frame(11)
+    assert torch.equal(torch.stack([server.frame(n) for n in range(5)]), video[:5])
