@@ -6,6 +6,7 @@ The sets are in :mod:`training.heldout`, the run in :mod:`training.ship_eval`, t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -21,12 +22,13 @@ __all__ = ["ship_eval_command"]
 
 def _reference(model: str | None, reference: str | None) -> str | None:
     """The reference to score beside ``model``: as given ("none": none), else the shipped default when it
-    exists and ``model`` is something else."""
+    exists and ``model`` is another model."""
     from models import registry
 
     if reference is not None:
         return None if reference.lower() == "none" else reference
-    if model in (None, "default") or not registry.DEFAULT_MODEL_FILE.is_file():
+    shipped = registry.DEFAULT_MODEL_FILE
+    if model in (None, "default") or not shipped.is_file() or Path(model).resolve() == shipped.resolve():
         return None
     return "default"
 
