@@ -60,7 +60,7 @@ class DriveHandler(BaseHTTPRequestHandler):
     def _file(self, data: bytes, drop: bool = False) -> None:
         start = 0
         match = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-        if match:
+        if match and not self.path.startswith("/uc?id=norange"):
             start = int(match.group(1))
             if start >= len(data):
                 self.send_response(416)
@@ -177,6 +177,24 @@ def test_partial_file_from_an_earlier_run_is_resumed(drive, monkeypatch, tiny_pt
     path = dl.download("tiny", progress=False)
     assert drive.requests == [("/uc?id=direct-2&export=download", "bytes=1000-")]
     assert _same_weights(path, tiny_pth, tmp_path)
+
+
+def test_a_whole_partial_file_is_installed_without_downloading_again(drive, monkeypatch, tiny_pth, model_home,
+                                                                    tmp_path):
+    _serve(drive, monkeypatch, "direct-5", tiny_pth)
+    model_home.mkdir(parents=True)
+    (model_home / "Tiny.pth.partial").write_bytes(tiny_pth)
+    path = dl.download("tiny", progress=False)          # the server answers 416: nothing after the end
+    assert drive.requests == [("/uc?id=direct-5&export=download", f"bytes={len(tiny_pth)}-")]
+    assert _same_weights(path, tiny_pth, tmp_path)
+
+
+def test_a_server_that_ignores_range_is_downloaded_from_the_start(drive, monkeypatch, tiny_pth, model_home,
+                                                                 tmp_path):
+    _serve(drive, monkeypatch, "norange-1", tiny_pth)
+    model_home.mkdir(parents=True)
+    (model_home / "Tiny.pth.partial").write_bytes(b"stale bytes of another file")
+    assert _same_weights(dl.download("tiny", progress=False), tiny_pth, tmp_path)
 
 
 def test_a_download_that_keeps_failing_keeps_its_partial_file(drive, monkeypatch, tiny_pth, model_home):
