@@ -163,7 +163,8 @@ def _fetch(preset: str, entry: DriveFile, partial: Path, base_url: str,
            bar_factory: Callable[..., object] | None) -> None:
     """Complete ``partial`` with the bytes of ``entry``, following Drive's confirmation page."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    url = f"{base_url}{'&' if '?' in base_url else '?'}{urllib.parse.urlencode({'id': entry.file_id, 'export': 'download'})}"
+    query = urllib.parse.urlencode({"id": entry.file_id, "export": "download"})
+    url = f"{base_url}{'&' if '?' in base_url else '?'}{query}"
     failures, pages = 0, 0
     while True:
         offset = partial.stat().st_size if partial.exists() else 0
@@ -249,7 +250,16 @@ def download(preset: str, *, base_url: str | None = None, progress: bool = True)
     if progress:
         from tqdm import tqdm
         bar_factory = tqdm
-    _fetch(preset, entry, partial, base_url or os.environ.get(BASE_URL_ENV) or BASE_URL, bar_factory)
+    try:
+        _fetch(preset, entry, partial, base_url or os.environ.get(BASE_URL_ENV) or BASE_URL, bar_factory)
+        return _install(preset, entry, partial, folder)
+    except OSError as err:              # the disk, not the network: those are DownloadErrors already
+        raise DownloadError(f"Cannot write {entry.filename} into {folder} ({err.strerror or err}): free some "
+                            f"space or point $RAINMAMBA_HOME at another folder, then run the command again.") from None
+
+
+def _install(preset: str, entry: DriveFile, partial: Path, folder: Path) -> Path:
+    """Move the complete download aside under its own name, convert and install it, and delete it."""
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     try:
         complete = staging / entry.filename

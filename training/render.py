@@ -41,5 +41,5 @@ def render_pair(clean: np.ndarray, params: RainParams | HeldOutRain | None,
     if params is None:
         return clean_u8, clean_u8.copy()
     clean_f = clean_u8.astype(np.float32) / 255
-    rainy = add_heldout_rain(clean_f, params, rng) if isinstance(params, HeldOutRain) else add_rain(clean_f, params, rng)
-    return clean_u8, to_uint8(rainy)
+    render = add_heldout_rain if isinstance(params, HeldOutRain) else add_rain
+    return clean_u8, to_uint8(render(clean_f, params, rng))

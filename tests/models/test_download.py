@@ -258,3 +258,16 @@ def test_unreachable_server_is_one_line(monkeypatch, model_home):
     result = CliRunner().invoke(main, ["models", "download", "rainsynall100"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Cannot download RainSynAll100.pth" in result.output and "--preset rainsynall100" in result.output
+
+
+def test_a_full_disk_is_one_line(drive, monkeypatch, tiny_pth, model_home):
+    _serve(drive, monkeypatch, "direct-6", tiny_pth)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dl, "_stream", full)
+    result = CliRunner().invoke(main, ["models", "download", "tiny"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Cannot write Tiny.pth" in result.output and "No space left on device" in result.output
+    assert not (model_home / "tiny.safetensors").exists()
