@@ -67,7 +67,9 @@ class DownloadError(RuntimeError):
 
 
 def _browser_hint(preset: str, entry: DriveFile, why: str) -> DownloadError:
-    return DownloadError(f"{why}: download {entry.filename} in a browser from {entry.page}, then run "
+    """``why`` followed by the way round it: a browser download and ``rainmamba models import``."""
+    joint = " " if why.endswith(" or") else ": "
+    return DownloadError(f"{why}{joint}download {entry.filename} in a browser from {entry.page}, then run "
                          f"`rainmamba models import {entry.filename} --preset {preset}`.")
 
 
@@ -172,10 +174,8 @@ def _fetch(preset: str, entry: DriveFile, partial: Path, base_url: str,
             response = _open(opener, url, offset)
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise DownloadError(f"Cannot download {entry.filename} from {url.split('?')[0]} ({reason}): check the "
-                                f"network and run the command again, or download it in a browser from "
-                                f"{entry.page} and run `rainmamba models import {entry.filename} --preset "
-                                f"{preset}`.") from None
+            raise _browser_hint(preset, entry, f"Cannot download {entry.filename} from {url.split('?')[0]} "
+                                               f"({reason}): check the network and run the command again, or") from None
         with response:
             if response.status == 416:          # nothing after offset: whole already, or the file changed
                 if response.headers.get("Content-Range", "") == f"bytes */{offset}":
@@ -191,10 +191,8 @@ def _fetch(preset: str, entry: DriveFile, partial: Path, base_url: str,
                 url = next_url
                 continue
             if response.status >= 400:
-                raise DownloadError(f"Google Drive refused {entry.filename} (HTTP {response.status}): run the "
-                                    "command again later, or download it in a browser from "
-                                    f"{entry.page} and run `rainmamba models import {entry.filename} --preset "
-                                    f"{preset}`.")
+                raise _browser_hint(preset, entry, f"Google Drive refused {entry.filename} (HTTP "
+                                                   f"{response.status}): run the command again later, or")
             start = _resume_offset(response, partial, offset)
             total = _total(response, start)
             try:
@@ -268,9 +266,8 @@ def _install(preset: str, entry: DriveFile, partial: Path, folder: Path) -> Path
             return import_official(complete, preset)
         except (CheckpointError, ValueError) as err:
             reason = " ".join(str(err).replace(str(complete), entry.filename).split())[:240]
-            raise DownloadError(f"The downloaded {entry.filename} is not a valid '{preset}' checkpoint, so nothing "
-                                f"was installed and the file was deleted ({reason.rstrip('.')}). Download it in "
-                                f"a browser from {entry.page} and run `rainmamba models import "
-                                f"{entry.filename} --preset {preset}`.") from None
+            raise _browser_hint(preset, entry, f"The downloaded {entry.filename} is not a valid '{preset}' "
+                                               f"checkpoint, so nothing was installed and the file was deleted "
+                                               f"({reason.rstrip('.')}); try again, or") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
