@@ -86,3 +86,36 @@ def import_command(path: Path, preset: str | None) -> None:
     name = installed.stem
     click.echo(f"installed {path.name} as '{name}': {installed}")
     click.echo(f"use it with model=\"{name}\" (VapourSynth, OpenCV) or `rainmamba derain IN OUT --model {name}`")
+
+
+@models_group.command("download")
+@click.argument("presets", nargs=-1, metavar="[PRESET]...")
+@click.option("--all", "everything", is_flag=True, help="Every preset with published weights.")
+@click.option("--force", is_flag=True, help="Download again even when the preset's weights are installed.")
+def download_command(presets: tuple[str, ...], everything: bool, force: bool) -> None:
+    """Download the authors' weights from Google Drive, check them and install them as `--model PRESET`.
+
+    \b
+    PRESET: vrds, lwdds, rainvidss or rainsynall100. An interrupted download resumes when run again.
+      rainmamba models download vrds
+      rainmamba models download --all
+    """
+    from .download import DOWNLOADS, DownloadError, download
+
+    if everything == bool(presets):
+        raise click.UsageError(f"Name presets to download ({', '.join(DOWNLOADS)}) or pass --all, not both.")
+    chosen = list(DOWNLOADS) if everything else [p.lower() for p in presets]
+    unknown = [p for p in chosen if p not in DOWNLOADS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} has no published weights: choose from "
+                                 f"{', '.join(DOWNLOADS)}.", param_hint="PRESET")
+    installed = installed_weights()
+    for name in chosen:
+        if name in installed and not force:
+            click.echo(f"'{name}' is already installed: {installed[name]} (--force downloads it again)")
+            continue
+        try:
+            path = download(name)
+        except DownloadError as err:
+            raise click.ClickException(str(err)) from None
+        click.echo(f"installed '{name}': {path}")

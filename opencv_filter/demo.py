@@ -25,7 +25,9 @@ import torch
 from training.scenes import SKIMAGE_PHOTOS
 from models.options import resolve_device
 from models.sizes import SizeParam
-from training.ship import LoadedModel, load_model, make_scene, mean_scores, render_pair
+from training.loading import LoadedModel, load_model
+from training.render import make_scene, render_pair
+from training.scoring import mean_scores
 from training.synth import RainParams
 
 from .errors import DerainError

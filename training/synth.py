@@ -10,7 +10,14 @@
    and screen-blended onto the scene;
 3. optional raindrops on the lens: elliptic drops that persist through the clip and slide slowly
    down, each showing a flipped, magnified, defocused view of the scene behind it inside a soft mask
-   with a darker rim.
+   with a darker rim (``refract``), or only a defocused view (``blur``), or a long sliding trail
+   (``smear``).
+
+Optional, each with its own ``RainParams`` probability or range (all off by default, so a seed makes the
+same data as before they existed): streaks lengthened and dimmed by the exposure, several depth layers of
+streaks (far ones shorter, thinner, slower and dimmer: parallax) with defocus away from a focal depth,
+streaks darker than the scene, splashes, mist and veiling, overcast dimming (applied to the clean clip too,
+by :func:`add_rain_pair`) and rain-free pairs. The effects themselves are in :mod:`training.rain_effects`.
 
 :func:`write_synthetic_dataset` writes such pairs in the ``generic`` layout that
 :func:`training.layouts.find_pairs` reads: ``OUT/rainy/<seq>/%06d.png`` + ``OUT/clean/<seq>/%06d.png``,
@@ -29,13 +36,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import rain_effects
 from .scenes import (SKIMAGE_PHOTOS, FolderClips, load_skimage_photo, photo_scene, procedural_scene,
                      value_noise)
 
-__all__ = ["RainParams", "add_rain", "render_streaks", "write_synthetic_dataset", "SCENE_KINDS"]
+__all__ = ["DROP_KINDS", "RainParams", "add_rain", "add_rain_pair", "render_streaks", "write_synthetic_dataset",
+           "SCENE_KINDS"]
 
 Range = tuple[float, float]
 SCENE_KINDS = ("procedural", "photos", "mixed")
+DROP_KINDS = ("refract", "blur", "smear")
 _BRIGHTNESS_LEVELS = 16   # streaks are drawn in this many grey levels, one OpenCV call per level
 
 
@@ -60,23 +70,43 @@ class RainParams:
     drop_count: Range = (2.0, 10.0)        # drops per 256x256 pixels
     drop_radius: Range = (0.03, 0.10)      # fraction of min(H, W)
     drop_speed: Range = (0.0, 0.6)         # sliding speed, pixels per frame
+    drop_kinds: tuple[str, ...] = ("refract",)  # one per sequence, from DROP_KINDS
+    exposure: Range = (1.0, 1.0)           # streak length x this, brightness / this (motion blur)
+    layers: int = 1                        # depth layers of streaks (parallax: far layers slower, shorter)
+    defocus: Range = (0.0, 0.0)            # blur sigma (px) of the layer farthest from the focal depth
+    dark_prob: float = 0.0                 # chance the streaks are darker than the scene
+    dark_depth: Range = (0.5, 0.9)         # share of the light a dark streak takes away, per unit streak
+    splash_prob: float = 0.0               # chance a sequence has splashes
+    splash_count: Range = (0.5, 2.0)       # splashes per 100x100 px per frame, lower half of the frame
+    veil_prob: float = 0.0                 # chance a sequence has mist / veiling
+    veil: Range = (0.05, 0.25)             # veiling opacity, 0..1
+    overcast_prob: float = 0.0             # chance a sequence is overcast (clean and rainy alike)
+    overcast: Range = (0.1, 0.35)          # dimming, 0..1
+    clean_prob: float = 0.0                # chance a pair has no rain at all (rainy == clean)
 
     def __post_init__(self) -> None:
         bounds = {"density": (0, None), "length": (0, None), "width": (0.1, None), "speed": (0, None),
                   "brightness": (0, 1), "fog": (0, 1), "drop_count": (0, None), "drop_radius": (0.001, 1),
-                  "drop_speed": (0, None), "angle": (-89, 89)}
+                  "drop_speed": (0, None), "angle": (-89, 89), "exposure": (1, None), "defocus": (0, None),
+                  "dark_depth": (0, 1), "splash_count": (0, None), "veil": (0, 1), "overcast": (0, 0.9)}
         for name, (least, most) in bounds.items():
             low, high = getattr(self, name)
             if low > high or low < least or (most is not None and high > most):
                 allowed = f"between {least} and {most}" if most is not None else f"at least {least}"
                 raise ValueError(f"Rain parameter {name}={low},{high} is invalid: give low <= high, "
                                  f"both {allowed}.")
-        for name in ("fog_prob", "drop_prob"):
+        for name in ("fog_prob", "drop_prob", "dark_prob", "splash_prob", "veil_prob", "overcast_prob",
+                     "clean_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"Rain parameter {name}={getattr(self, name)} must be a probability "
                                  f"in [0, 1].")
         if self.angle_jitter < 0:
             raise ValueError(f"Rain parameter angle_jitter={self.angle_jitter} must be >= 0.")
+        if not isinstance(self.layers, int) or self.layers < 1:
+            raise ValueError(f"Rain parameter layers={self.layers} must be a whole number >= 1.")
+        if not self.drop_kinds or any(kind not in DROP_KINDS for kind in self.drop_kinds):
+            raise ValueError(f"Rain parameter drop_kinds={self.drop_kinds} is invalid: choose from "
+                             f"{', '.join(DROP_KINDS)}.")
 
     def replace(self, **changes) -> "RainParams":
         return dataclasses.replace(self, **changes)
@@ -132,6 +162,29 @@ def render_streaks(frames: int, height: int, width: int, params: RainParams,
     for t in range(frames):
         layer[t] = cv2.GaussianBlur(layer[t], (0, 0), 0.6)
     return layer
+
+
+def _streak_layers(frames: int, height: int, width: int, params: RainParams, rng: np.random.Generator,
+                   extra: np.random.Generator | None) -> np.ndarray:
+    """The streak layer with the optional exposure blur, depth layers and defocus (``extra`` draws those)."""
+    if extra is None:
+        return render_streaks(frames, height, width, params, rng)
+    exposure = _between(extra, params.exposure)
+    focus = extra.random()
+    sigma = _between(extra, params.defocus)
+    combined = np.zeros((frames, height, width), np.float32)
+    for k in range(params.layers):
+        near = (k + 1) / params.layers          # 1: the nearest layer
+        layer_params = params.replace(
+            density=tuple(d / params.layers for d in params.density),
+            length=tuple(v * near * exposure for v in params.length),
+            speed=tuple(v * near for v in params.speed),
+            width=tuple(max(v * near, 0.1) for v in params.width),
+            brightness=tuple(min(v * (0.5 + 0.5 * near) / exposure, 1.0) for v in params.brightness))
+        layer = render_streaks(frames, height, width, layer_params, np.random.default_rng(rng.integers(0, 2 ** 63)))
+        layer = rain_effects.defocus(layer, sigma * abs(near - focus))
+        combined = 1 - (1 - combined) * (1 - layer)
+    return combined
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -190,14 +243,22 @@ def _drop_maps(layout: dict, t: int, height: int, width: int) -> tuple[np.ndarra
     return map_x, map_y, alpha
 
 
-def _lens_drops(clip: np.ndarray, params: RainParams, rng: np.random.Generator) -> np.ndarray:
+def _lens_drops(clip: np.ndarray, params: RainParams, rng: np.random.Generator, kind: str = "refract") -> np.ndarray:
     frames, height, width = clip.shape[:3]
     layout = _drop_layout(height, width, params, rng)
+    if kind == "smear":                       # long trails left by drops sliding down the glass
+        layout["radii"][:, 1] *= rng.uniform(2.0, 3.5)
+        layout["zoom"][:] = 1.0
     out = np.empty_like(clip)
     for t in range(frames):
         map_x, map_y, alpha = _drop_maps(layout, t, height, width)
-        view = cv2.remap(clip[t], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-        view = cv2.GaussianBlur(view, (0, 0), layout["blur"]) * 1.05
+        if kind == "refract":
+            view = cv2.remap(clip[t], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+            view = cv2.GaussianBlur(view, (0, 0), layout["blur"]) * 1.05
+        elif kind == "blur":                  # an out-of-focus blob: the scene behind, blurred, no flip
+            view = cv2.GaussianBlur(clip[t], (0, 0), 3 * layout["blur"]) * 1.03
+        else:                                 # smeared: the scene behind, blurred along the trail
+            view = cv2.blur(clip[t], (3, max(3, int(4 * layout["blur"]) | 1))) * 1.02
         rim = 4 * alpha * (1 - alpha)                                    # peaks on the soft edge
         view *= (1 - 0.3 * rim)[..., None]
         out[t] = clip[t] * (1 - alpha[..., None]) + view * alpha[..., None]
@@ -208,30 +269,67 @@ def _lens_drops(clip: np.ndarray, params: RainParams, rng: np.random.Generator) 
 # public rendering
 
 
-def add_rain(clean: np.ndarray, params: RainParams | None = None,
-             rng: np.random.Generator | None = None) -> np.ndarray:
-    """Render rain over a clean clip (T, H, W, 3) float in [0, 1]; return the rainy clip, clipped.
+def _has_extras(params: RainParams) -> bool:
+    return (params.exposure != (1.0, 1.0) or params.layers > 1 or params.defocus[1] > 0 or params.dark_prob > 0
+            or params.splash_prob > 0 or params.veil_prob > 0 or len(params.drop_kinds) > 1
+            or params.drop_kinds != ("refract",))
 
-    All randomness comes from ``rng`` (a seeded ``np.random.Generator`` makes it reproducible).
-    """
-    params = params or RainParams()
-    rng = rng if rng is not None else np.random.default_rng()
+
+def _check_clip(clean: np.ndarray) -> np.ndarray:
     clip = np.asarray(clean, dtype=np.float32)
     if clip.ndim != 4 or clip.shape[-1] != 3 or min(clip.shape[:3]) < 1:
         raise ValueError(f"add_rain needs a clean clip of shape (T, H, W, 3), got {clip.shape}: add a frame "
                          f"axis for a single image (image[None]).")
+    return clip
+
+
+def add_rain(clean: np.ndarray, params: RainParams | None = None,
+             rng: np.random.Generator | None = None) -> np.ndarray:
+    """Render rain over a clean clip (T, H, W, 3) float in [0, 1]; return the rainy clip, clipped.
+
+    All randomness comes from ``rng`` (a seeded ``np.random.Generator`` makes it reproducible). Overcast
+    lighting and rain-free pairs change the clean clip too: :func:`add_rain_pair` applies those.
+    """
+    params = params or RainParams()
+    rng = rng if rng is not None else np.random.default_rng()
+    clip = _check_clip(clean)
     frames, height, width = clip.shape[:3]
     # draw every per-sequence decision first, so each component's randomness is independent of the others
     fog_rng, streak_rng, drop_rng = (np.random.default_rng(s) for s in rng.integers(0, 2 ** 63, 3))
     with_fog, with_drops = rng.random() < params.fog_prob, rng.random() < params.drop_prob
     tint = rng.uniform(0.85, 1.0, 3).astype(np.float32)
+    # the optional effects draw from their own stream, so the base rain of a seed stays as it was
+    extra = np.random.default_rng(rng.integers(0, 2 ** 63)) if _has_extras(params) else None
     if with_fog:
         clip = _fog(clip, params, fog_rng)
-    streaks = render_streaks(frames, height, width, params, streak_rng)[..., None] * tint
-    clip = 1 - (1 - clip) * (1 - streaks)                                # screen blend
+    streaks = _streak_layers(frames, height, width, params, streak_rng, extra)[..., None] * tint
+    if extra is not None and extra.random() < params.dark_prob:
+        clip = rain_effects.darken(clip, streaks.mean(-1, keepdims=True), _between(extra, params.dark_depth))
+    else:
+        clip = 1 - (1 - clip) * (1 - streaks)                            # screen blend
+    if extra is not None and extra.random() < params.splash_prob:
+        splash = rain_effects.splashes(frames, height, width, _between(extra, params.splash_count), extra)
+        clip = 1 - (1 - clip) * (1 - splash[..., None] * tint)
+    if extra is not None and extra.random() < params.veil_prob:
+        clip = rain_effects.veil(clip, _between(extra, params.veil), extra)
     if with_drops:
-        clip = _lens_drops(clip, params, drop_rng)
+        kind = params.drop_kinds[int(extra.integers(len(params.drop_kinds)))] if extra is not None else "refract"
+        clip = _lens_drops(clip, params, drop_rng, kind)
     return np.clip(clip, 0, 1)
+
+
+def add_rain_pair(clean: np.ndarray, params: RainParams | None = None,
+                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, rainy) float32 clips for training: the optional overcast lighting applied to both (it is the
+    scene's light, not rain, so a model must keep it), and ``clean_prob`` of pairs left without rain."""
+    params = params or RainParams()
+    rng = rng if rng is not None else np.random.default_rng()
+    clip = _check_clip(clean)
+    if params.overcast_prob > 0 and rng.random() < params.overcast_prob:
+        clip = rain_effects.overcast(clip, _between(rng, params.overcast))
+    if params.clean_prob > 0 and rng.random() < params.clean_prob:
+        return clip, clip.copy()
+    return clip, add_rain(clip, params, rng)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -306,8 +404,8 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     _prepare_output(out, overwrite)
     for index in range(n_sequences):
         rng = np.random.default_rng([seed, index])
-        clean = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng))
-        rainy = _to_u8(add_rain(clean.astype(np.float32) / 255, params, rng))
+        scene = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng))
+        clean, rainy = (_to_u8(clip) for clip in add_rain_pair(scene.astype(np.float32) / 255, params, rng))
         name = f"seq_{index:05d}"
         _write_frames(out / "clean" / name, clean)
         _write_frames(out / "rainy" / name, rainy)

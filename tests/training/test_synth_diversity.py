@@ -1,0 +1,139 @@
+"""The optional rain of ``training.synth`` (issue 14): exposure, depth layers, defocus, dark rain, splashes,
+mist, overcast, lens-drop kinds and rain-free pairs, each switched on alone."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from training.heldout import read_train_params
+from training.synth import RainParams, add_rain, add_rain_pair, write_synthetic_dataset
+
+QUIET = dict(fog_prob=0.0, drop_prob=0.0, angle=(0.0, 0.0), angle_jitter=0.0)
+BLACK = np.zeros((4, 64, 64, 3), np.float32)
+GREY = np.full((4, 64, 64, 3), 0.5, np.float32)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _luma(clip: np.ndarray) -> np.ndarray:
+    return clip.mean(-1)
+
+
+def test_exposure_makes_streaks_longer_and_dimmer():
+    lit, peak = [], []
+    for exposure in (1.0, 2.5):
+        params = RainParams(density=(40, 40), length=(10, 10), exposure=(exposure, exposure), **QUIET)
+        layers = [_luma(add_rain(BLACK, params, rng(s))) for s in range(4)]
+        lit.append(np.mean([(layer > 0.01).mean() for layer in layers]))
+        peak.append(np.mean([np.percentile(layer[layer > 0.03], 90) for layer in layers]))
+    assert lit[1] > 1.5 * lit[0] and peak[1] < peak[0]
+
+
+def _explained(layer: np.ndarray, shift: int) -> float:
+    """The share of frame 1's rain pixels that are frame 0's moved down by ``shift`` rows."""
+    lit = layer > 0.02
+    before, after = lit[0, :-shift], lit[1, shift:]
+    return float((before & after).sum() / after.sum())
+
+
+def test_depth_layers_fall_at_different_speeds():
+    one = RainParams(density=(30, 30), speed=(12, 12), length=(3, 3), width=(1, 1), **QUIET)
+    for seed in range(2):
+        single = _luma(add_rain(BLACK, one, rng(seed)))
+        layered = _luma(add_rain(BLACK, one.replace(layers=2), rng(seed)))
+        assert _explained(single, 12) > 0.9 and _explained(single, 6) < 0.15
+        # the near layer moves 12 px a frame, the far one 6: parallax
+        assert _explained(layered, 12) > 0.5 and _explained(layered, 6) > 0.2
+
+
+def test_defocus_softens_streaks():
+    def sharpness(params: RainParams, seed: int) -> float:
+        layer = _luma(add_rain(BLACK, params, rng(seed)))
+        return float(np.mean([np.abs(cv2.Laplacian(f, cv2.CV_32F)).mean() / max(f.mean(), 1e-6) for f in layer]))
+
+    base = RainParams(density=(40, 40), layers=3, **QUIET)
+    sharp = np.mean([sharpness(base, seed) for seed in range(4)])
+    soft = np.mean([sharpness(base.replace(defocus=(4.0, 4.0)), seed) for seed in range(4)])
+    assert soft < 0.8 * sharp
+
+
+def test_dark_rain_only_takes_light_away():
+    params = RainParams(density=(60, 60), dark_prob=1.0, **QUIET)
+    rainy = add_rain(GREY, params, rng(3))
+    assert (rainy <= GREY + 1e-6).all() and (rainy < GREY - 0.05).mean() > 0.01
+
+
+def test_splashes_land_in_the_lower_half_and_last_briefly():
+    params = RainParams(density=(0, 0), splash_prob=1.0, splash_count=(3, 3), **QUIET)
+    layer = _luma(add_rain(BLACK, params, rng(4)))
+    lit = layer > 0.05
+    assert lit[:, 32:].sum() > 20 and lit[:, :28].sum() == 0
+    assert not np.array_equal(lit[0], lit[3])
+
+
+def test_mist_lifts_every_pixel():
+    params = RainParams(density=(0, 0), veil_prob=1.0, veil=(0.2, 0.2), **QUIET)
+    rainy = add_rain(BLACK, params, rng(5))
+    assert rainy.min() > 0.05 and rainy.std() > 0.005          # everywhere, but not flat
+
+
+def test_overcast_dims_clean_and_rainy_alike():
+    params = RainParams(density=(0, 0), overcast_prob=1.0, overcast=(0.3, 0.3), **QUIET)
+    scene = np.random.default_rng(0).uniform(0.2, 0.8, (3, 32, 32, 3)).astype(np.float32)
+    clean, rainy = add_rain_pair(scene, params, rng(6))
+    assert clean.mean() == pytest.approx(scene.mean() * 0.7, rel=1e-4)
+    assert clean.std() < 0.7 * scene.std()                      # contrast lost too
+    assert np.allclose(rainy, clean, atol=1e-6)                 # no streaks asked for: no rain
+
+
+def test_rain_free_pairs_map_clean_to_itself():
+    clean, rainy = add_rain_pair(GREY, RainParams(clean_prob=1.0), rng(7))
+    assert np.array_equal(clean, GREY) and np.array_equal(rainy, GREY)
+    _, rainy = add_rain_pair(GREY, RainParams(clean_prob=0.0, density=(50, 50)), rng(7))
+    assert not np.array_equal(rainy, GREY)
+
+
+@pytest.mark.parametrize("kind", ["refract", "blur", "smear"])
+def test_each_lens_drop_kind_changes_the_view(kind):
+    scene = np.random.default_rng(1).uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
+    params = RainParams(density=(0, 0), drop_prob=1.0, drop_count=(100, 100), drop_kinds=(kind,),
+                        fog_prob=0.0)
+    rainy = add_rain(scene, params, rng(8))
+    changed = np.abs(rainy - scene).max(-1) > 0.05
+    assert changed[0].mean() > 0.01
+    if kind == "smear":              # trails: taller than wide
+        ys, xs = np.nonzero(changed[0])
+        assert np.ptp(ys) > np.ptp(xs) * 0.5
+
+
+def test_smear_trails_cover_more_than_round_drops():
+    scene = np.random.default_rng(1).uniform(0, 1, (1, 96, 96, 3)).astype(np.float32)
+    area = {}
+    for kind in ("refract", "smear"):
+        params = RainParams(density=(0, 0), drop_prob=1.0, drop_count=(40, 40), drop_kinds=(kind,), fog_prob=0.0)
+        area[kind] = np.mean([(np.abs(add_rain(scene, params, rng(s)) - scene).max(-1) > 0.02).mean()
+                              for s in range(3)])
+    assert area["smear"] > 1.5 * area["refract"]
+
+
+@pytest.mark.parametrize("changes, words", [({"layers": 0}, "layers=0"), ({"drop_kinds": ("wet",)}, "drop_kinds"),
+                                            ({"dark_prob": 2.0}, "dark_prob"), ({"exposure": (0.5, 1.0)}, "exposure"),
+                                            ({"overcast": (0.2, 1.0)}, "overcast")])
+def test_bad_options_are_named(changes, words):
+    with pytest.raises(ValueError, match=words):
+        RainParams(**changes)
+
+
+def test_datasets_record_and_write_the_new_options(tmp_path):
+    params = RainParams(overcast_prob=1.0, overcast=(0.4, 0.4), density=(0, 0), drop_kinds=("blur", "smear"),
+                        fog_prob=0.0)
+    write_synthetic_dataset(tmp_path, 1, 2, 32, 32, params=params)
+    assert read_train_params(tmp_path) == params
+    clean = cv2.imread(str(tmp_path / "clean" / "seq_00000" / "000000.png"))
+    rainy = cv2.imread(str(tmp_path / "rainy" / "seq_00000" / "000000.png"))
+    assert np.array_equal(clean, rainy)        # overcast is in the clean frames too; no rain was asked for
+    unlit = write_synthetic_dataset(tmp_path / "plain", 1, 2, 32, 32, params=params.replace(overcast_prob=0.0))
+    assert cv2.imread(str(unlit / "clean" / "seq_00000" / "000000.png")).mean() > clean.mean() * 1.3
