@@ -4,7 +4,8 @@ Audio, subtitle, data and extra video streams are copied packet by packet withou
 their metadata, disposition and the container's chapters and tags. Where the output container cannot
 hold a stream's codec, audio is re-encoded to the container's usual codec and other streams are
 dropped, each with a one-line note. A frame range (``--start``/``--end``) cuts every stream at the
-same times and shifts them together, so they stay in sync with the picture.
+same times and shifts them together, so they stay in sync with the picture: the writer sets ``cut``
+once the first and last frames' times are known.
 """
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ import av
 log = logging.getLogger("opencv_filter")
 
 _AUDIO_CODECS = ("aac", "libopus", "opus", "flac", "mp3")
+
+
+@dataclass(frozen=True)
+class Trim:
+    """Which ends of the source a frame range cuts off; ``origin_s`` is where the source's timeline starts."""
+
+    start: bool = False
+    end: bool = False
+    origin_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,9 +50,9 @@ def _codec_of(stream: av.stream.Stream) -> str | None:
 class StreamCopier:
     """Adds the source's other streams to ``output`` and feeds their packets in time order."""
 
-    def __init__(self, output: av.container.OutputContainer, source: Path, video_index: int, cut: Cut,
+    def __init__(self, output: av.container.OutputContainer, source: Path, video_index: int,
                  label: str) -> None:
-        self.output, self.cut, self.label = output, cut, label
+        self.output, self.cut, self.label = output, Cut(), label
         self.input = av.open(str(source), "r")
         self._routes: dict[int, tuple[av.stream.Stream, av.stream.Stream, bool]] = {}
         supported = output.supported_codecs

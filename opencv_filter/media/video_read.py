@@ -81,6 +81,8 @@ class VideoReader:
         fps = float(self.format.rate) if self.format.rate else DEFAULT_IMAGE_FPS
         self.info = VideoInfo(stream.codec_context.width, stream.codec_context.height, fps, self.announced)
         self.deep = self.format.depth > 8
+        # where the source's timeline starts: a cut output starts there too
+        self.origin_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         self._pts: list[int] = []
         self._stream = stream
 

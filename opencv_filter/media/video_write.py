@@ -22,7 +22,7 @@ from ..errors import DerainError
 from .encoding import CONTAINERS, Encoding, plan_encoder
 from .info import FrameFormat
 from .publish import publish_file, staging_file
-from .remux import Cut, StreamCopier
+from .remux import Cut, StreamCopier, Trim
 
 log = logging.getLogger("opencv_filter")
 
@@ -44,7 +44,8 @@ class VideoFileWriter:
     """A video file written under a hidden temporary name and renamed into place on ``commit()``.
 
     ``source`` is the frames' format (pixel layout, colour tags, time base); ``copy_from`` the file whose
-    other streams (audio, subtitles, chapters, tags) are carried over, cut by ``cut``. Frames are BGR
+    other streams (audio, subtitles, chapters, tags) are carried over, cut like the frames when ``trim``
+says the frames are a range of the source (the output then starts at the source's start time). Frames are BGR
     uint8/uint16 of ``size`` (width, height); ``write(frame, pts)`` takes each one's timestamp in
     ``source.time_base`` units (None: evenly spaced at ``source.rate``). Used as a context manager,
     leaving the block without ``commit()`` aborts.
@@ -54,13 +55,15 @@ class VideoFileWriter:
 
     def __init__(self, path: str | os.PathLike, source: FrameFormat, size: tuple[int, int],
                  encoding: Encoding = Encoding(), *, copy_from: str | os.PathLike | None = None,
-                 video_index: int = 0, cut: Cut = Cut()) -> None:
+                 video_index: int = 0, trim: Trim = Trim()) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in CONTAINERS:
             raise DerainError(f"Cannot write video as {suffix or 'a name without extension'}: use one of "
                               f"{', '.join(CONTAINERS)}, or a folder/pattern for image frames.")
-        self.size, self.source, self.cut = size, source, cut
+        self.size, self.source, self.trim = size, source, trim
+        self.cut = Cut()
+        self._last_pts: list[int] = []
         self.plan = plan_encoder(encoding, suffix, source, size)
         self.written = 0
         self._error: BaseException | None = None
@@ -72,7 +75,7 @@ class VideoFileWriter:
             self._container = av.open(str(self.temp), "w", format=CONTAINERS[suffix])
             self._stream = self._add_video(suffix)
             if copy_from is not None:
-                self._copier = StreamCopier(self._container, Path(copy_from), video_index, cut, str(self.path))
+                self._copier = StreamCopier(self._container, Path(copy_from), video_index, str(self.path))
             self._container.start_encoding()
         except DerainError:
             self.abort()
@@ -125,6 +128,8 @@ class VideoFileWriter:
                               f"{self.size[0]}x{self.size[1]} video {self.path}.")
         if frame.dtype not in (np.uint8, np.uint16):
             raise DerainError(f"Frames for {self.path} must be uint8 or uint16, not {frame.dtype}.")
+        if pts is not None and not self._constant_rate:
+            self._track(pts)
         item = (frame, pts)
         while True:
             self._raise_if_failed()
@@ -135,6 +140,18 @@ class VideoFileWriter:
                 continue
         self.written += 1
 
+    def _track(self, pts: int) -> None:
+        """Fix the cut of the other streams from the first frame's time; remember the last two frames."""
+        if not self._last_pts and self.trim.start:
+            start_s = float(pts * self._time_base)
+            self._set_cut(Cut(start_s=start_s, shift_s=start_s - self.trim.origin_s))
+        self._last_pts = [*self._last_pts[-1:], pts]
+
+    def _set_cut(self, cut: Cut) -> None:
+        self.cut = cut
+        if self._copier is not None:
+            self._copier.cut = cut
+
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise _failure(self.path, self._error) if not isinstance(self._error, DerainError) else self._error
@@ -144,6 +161,12 @@ class VideoFileWriter:
     def commit(self) -> None:
         """Finish the file, check it holds every frame, fsync and rename it to the output name."""
         self._raise_if_failed()
+        if self.trim.end and self._last_pts:  # the other streams end where the last frame does
+            step = self._last_pts[-1] - self._last_pts[0] if len(self._last_pts) == 2 else 0
+            if step <= 0:
+                step = round(1 / ((self.source.rate or Fraction(25)) * self._time_base))
+            self._set_cut(Cut(self.cut.start_s, float((self._last_pts[-1] + step) * self._time_base),
+                              self.cut.shift_s))
         self._queue.put(_END)
         self._thread.join()
         self._thread = None
