@@ -117,6 +117,7 @@ says the frames are a range of the source (the output then starts at the source'
             context.codec_tag = "hvc1"  # the tag Apple players require for HEVC
         context.thread_type = "AUTO"
         self._time_base = time_base
+        self._step = max(1, round(1 / (rate * time_base)))  # ticks per frame when frames have no timestamps
         return stream
 
     # ------------------------------------------------------------------ main thread
@@ -229,7 +230,7 @@ says the frames are a range of the source (the output then starts at the source'
                 item = self._queue.get()
                 if item is _END or self._error is not None:
                     break
-                self._encode(item[0], index if self._constant_rate or item[1] is None else item[1])
+                self._encode(item[0], index * self._step if self._constant_rate or item[1] is None else item[1])
                 index += 1
             if self._error is None:
                 self._container.mux(self._stream.encode(None))

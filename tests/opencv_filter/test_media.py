@@ -1,15 +1,22 @@
-"""Reading files exactly (truncation is an error) and writing them atomically (abort leaves nothing)."""
+"""The media layer's files: reading exactly (truncation is an error), frame order, atomic writes, leftovers."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
+import av
 import cv2
 import numpy as np
 import pytest
-from cv_clips import CLIP_FPS, CLIP_FRAMES, rainy_frames, read_video, write_video
+from av_clips import decode, encode, smooth_frames
+from cv_clips import CLIP_FPS, CLIP_FRAMES, rainy_frames, write_video
 
 from opencv_filter import DerainError, ImageSequenceWriter, VideoFileWriter, open_reader
-from opencv_filter.video_io import PARTIAL_PREFIX, ImageSequenceReader, VideoReader
+from opencv_filter.media import (PARTIAL_PREFIX, Encoding, Footprint, FrameFormat, ImageSequenceReader,
+                                 VideoReader, check_no_overlap, list_images, natural_key, pattern_regex,
+                                 remove_stale_partials)
+from opencv_filter.media import publish
 
 
 def test_video_reader_gives_every_frame_and_the_rate(clip):
@@ -25,8 +32,24 @@ def test_truncated_avi_is_an_error_not_a_short_video(tmp_path):
     data = path.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) * 6 // 10])
-    with pytest.raises(DerainError, match=r"ended after \d+ of its 12 frames: the file is truncated or corrupt"):
+    with pytest.raises(DerainError, match=r"the file is truncated or corrupt \(pass --end \d+ to derain only"):
         list(open_reader(cut).frames())
+
+
+def test_a_frame_count_the_index_promises_but_the_file_lacks_is_an_error(tmp_path):
+    """An mp4 whose index (moov first) lists 12 frames but whose data stops part-way."""
+    path = encode(tmp_path / "full.mp4", smooth_frames(12, (64, 48)))
+    fast = tmp_path / "fast.mp4"
+    with av.open(str(path)) as source, av.open(str(fast), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    data = fast.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) * 7 // 10])
+    with pytest.raises(DerainError, match=r"(ended after \d+ of its 12 frames|cannot be decoded after frame)"):
+        list(open_reader(tmp_path / "cut.mp4").frames())
 
 
 @pytest.mark.parametrize("damage", ["truncate", "junk"])
@@ -34,7 +57,7 @@ def test_unreadable_video_is_an_error(tmp_path, clip, damage):
     bad = tmp_path / "bad.mp4"
     data = clip.read_bytes()
     bad.write_bytes(data[: len(data) // 2] if damage == "truncate" else bytes(range(256)) * 20)
-    with pytest.raises(DerainError, match="OpenCV cannot open it as a video"):
+    with pytest.raises(DerainError, match="FFmpeg cannot open it as a video"):
         open_reader(bad)
 
 
@@ -65,6 +88,15 @@ def test_image_sequences_by_pattern_folder_and_glob(tmp_path):
     assert open_reader(str(tmp_path / "seq" / "%d.png")).first_number == 1
 
 
+def test_one_natural_order_for_every_reader(tmp_path):
+    names = ["Frame10.png", "frame2.png", "frame1.png", ".hidden3.png"]
+    write_frames(tmp_path / "seq", rainy_frames(len(names)), "%d.png")
+    for number, name in enumerate(names):
+        os.rename(tmp_path / "seq" / f"{number}.png", tmp_path / "seq" / name)
+    listed = [p.name for p in list_images(str(tmp_path / "seq"))[0]]
+    assert listed == ["frame1.png", "frame2.png", "Frame10.png"] == sorted(listed, key=natural_key)
+
+
 def test_image_sequence_errors(tmp_path):
     write_frames(tmp_path / "gap", rainy_frames(3))
     os.remove(tmp_path / "gap" / "000001.png")
@@ -87,37 +119,49 @@ def leftovers(folder):
 
 
 def test_video_writer_publishes_only_on_commit(tmp_path):
-    target = tmp_path / "out.avi"
-    frames = rainy_frames(4)
-    with VideoFileWriter(target, 10.0, (48, 40)) as writer:
+    target = tmp_path / "out.mkv"
+    frames = smooth_frames(4, (48, 40))
+    source = FrameFormat.for_images(10.0, sixteen_bit=False)
+    with VideoFileWriter(target, source, (48, 40)) as writer:
         for frame in frames[:2]:
             writer.write(frame)
         assert not target.exists() and len(leftovers(tmp_path)) == 1
     assert not target.exists() and not leftovers(tmp_path)  # left without commit: aborted
-    with VideoFileWriter(target, 10.0, (48, 40)) as writer:
+    with VideoFileWriter(target, source, (48, 40)) as writer:
         for frame in frames:
             writer.write(frame)
         writer.commit()
-    got, fps = read_video(target)
-    assert len(got) == 4 and fps == 10.0 and not leftovers(tmp_path)
-    with VideoFileWriter(target, 29.97, (48, 40)) as writer:  # fractional rates survive
+    got = decode(target)
+    assert len(got["frames"]) == 4 and got["times"] == pytest.approx([0, 0.1, 0.2, 0.3]) and not leftovers(tmp_path)
+    with VideoFileWriter(tmp_path / "ntsc.mp4", FrameFormat.for_images(29.97, sixteen_bit=False), (48, 40)) as writer:
         writer.write(frames[0])
+        writer.write(frames[1])
         writer.commit()
-    assert read_video(target)[1] == pytest.approx(29.97)
-    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
+    assert decode(tmp_path / "ntsc.mp4")["times"][1] == pytest.approx(1 / 29.97, abs=1e-6)  # fractional rates
+    assert oct((tmp_path / "ntsc.mp4").stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
 
 
-def test_video_writer_rejects_unknown_codecs_and_quality_it_cannot_set(tmp_path):
-    with pytest.raises(DerainError, match="codec 'ZZZZ'"):
-        VideoFileWriter(tmp_path / "out.mp4", 10.0, (48, 40), fourcc="ZZZZ")
-    with pytest.raises(DerainError, match="four-character"):
-        VideoFileWriter(tmp_path / "out.mp4", 10.0, (48, 40), fourcc="h264x")
-    with pytest.raises(DerainError, match="--quality needs MJPG"):
-        VideoFileWriter(tmp_path / "out.mp4", 10.0, (48, 40), quality=50)
-    with pytest.raises(DerainError, match="cannot keep the frame rate 12.5"):
-        VideoFileWriter(tmp_path / "out.avi", 12.5, (48, 40), quality=50)
+@pytest.mark.parametrize("encoding, message", [
+    (Encoding(codec="ZZZZ"), "--codec 'ZZZZ' is not an encoder"),
+    (Encoding(codec="aac"), "is a audio encoder"),
+    (Encoding(codec="ffv1", crf=10), "--crf applies to x264, x265, av1 and vp9, not to ffv1"),
+    (Encoding(crf=70), "--crf 70 is outside libx264's range 0-51"),
+    (Encoding(codec="prores", lossless=True), "prores_ks has no lossless mode"),
+    (Encoding(codec="ffv1", preset="slow"), "--preset applies to x264, x265 and av1"),
+    (Encoding(pix_fmt="yuv420p10le", codec="mjpeg"), "--pix-fmt yuv420p10le is not one mjpeg encodes"),
+    (Encoding(codec="prores"), "A .mp4 file cannot hold prores_ks video"),
+])
+def test_video_writer_refuses_what_it_cannot_honour(tmp_path, encoding, message):
+    with pytest.raises(DerainError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        VideoFileWriter(tmp_path / "out.mp4", FrameFormat(), (48, 40), encoding)
+    assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_container_and_odd_size_hevc(tmp_path):
     with pytest.raises(DerainError, match=r"Cannot write video as \.wmv"):
-        VideoFileWriter(tmp_path / "out.wmv", 10.0, (48, 40))
+        VideoFileWriter(tmp_path / "out.wmv", FrameFormat(), (48, 40))
+    with pytest.raises(DerainError, match="libx265 cannot encode the odd size 33x17: use --codec x264"):
+        VideoFileWriter(tmp_path / "out.mkv", FrameFormat(), (33, 17), Encoding(codec="x265"))
     assert os.listdir(tmp_path) == []
 
 
@@ -127,21 +171,10 @@ def test_ctrl_c_while_a_writer_opens_leaves_no_staging_file(tmp_path, monkeypatc
         assert leftovers(tmp_path)  # the staging file is already there
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cv2, "VideoWriter", interrupted)
+    monkeypatch.setattr(av, "open", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        VideoFileWriter(tmp_path / "out.mp4", 10.0, (48, 40))
+        VideoFileWriter(tmp_path / "out.mp4", FrameFormat(), (48, 40))
     assert os.listdir(tmp_path) == []
-
-
-def test_mjpg_quality_changes_the_file(tmp_path):
-    sizes = []
-    for quality in (10, 95):
-        with VideoFileWriter(tmp_path / f"q{quality}.avi", 10.0, (48, 40), quality=quality) as writer:
-            for frame in rainy_frames(3):
-                writer.write(frame)
-            writer.commit()
-        sizes.append((tmp_path / f"q{quality}.avi").stat().st_size)
-    assert sizes[0] < sizes[1]
 
 
 def test_sequence_writer_new_folder_and_overwrite_of_a_longer_one(tmp_path):
@@ -164,3 +197,40 @@ def test_sequence_writer_new_folder_and_overwrite_of_a_longer_one(tmp_path):
     with ImageSequenceWriter(tmp_path / "aborted", lambda i: f"{i}.jpg") as writer:
         writer.write(rainy_frames(1)[0])
     assert not (tmp_path / "aborted").exists() and not (tmp_path / "png").exists() and not leftovers(tmp_path)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_stale_partials_of_killed_runs_go_and_live_ones_stay(tmp_path):
+    dead = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{_dead_pid()}-clean-abc.mp4"
+    live = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{os.getppid()}-clean-def.mp4"
+    mine = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{os.getpid()}-clean-ghi.mp4"
+    elsewhere = tmp_path / f"{PARTIAL_PREFIX}0123abcd-{os.getpid()}-clean-jkl.mp4"
+    folder = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{_dead_pid()}-frames-xyz"
+    old = tmp_path / f"{PARTIAL_PREFIX}0123abcd-1-clean-old.mp4"
+    for path in (dead, live, mine, elsewhere, old):
+        path.write_bytes(b"partial")
+    folder.mkdir()
+    (folder / "000000.png").write_bytes(b"x")
+    os.utime(old, (0, 0))
+    (tmp_path / "clean.mp4").write_bytes(b"someone's")
+    assert sorted(remove_stale_partials(tmp_path)) == sorted([dead, folder, old])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["clean.mp4", live.name, mine.name, elsewhere.name])
+
+
+def test_footprints_compare_real_files(tmp_path):
+    (tmp_path / "seq").mkdir()
+    write_frames(tmp_path / "seq", rainy_frames(2))
+    os.symlink(tmp_path / "seq", tmp_path / "alias")
+    reads = [("seq", list_images(str(tmp_path / "seq"))[0])]
+    with pytest.raises(DerainError, match="OUTPUT alias/%04d.png would replace or delete .* which INPUT seq reads"):
+        check_no_overlap(reads, [("alias/%04d.png", Footprint(tmp_path / "alias", regex=pattern_regex("%04d.png")))])
+    check_no_overlap(reads, [("x/%04d.png", Footprint(tmp_path / "x", regex=pattern_regex("%04d.png")))])
+    check_no_overlap(reads, [("seq/%04d.jpg", Footprint(tmp_path / "seq", regex=pattern_regex("%04d.jpg")))])
+    os.link(tmp_path / "seq" / "000000.png", tmp_path / "linked.png")
+    with pytest.raises(DerainError, match="would replace"):
+        check_no_overlap(reads, [("linked.png", Footprint(tmp_path / "linked.png"))])
