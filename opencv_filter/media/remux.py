@@ -42,6 +42,25 @@ class Cut:
         return (self.start_s is None or time_s >= self.start_s - 1e-6) and (self.end_s is None or time_s < self.end_s)
 
 
+# Tags the muxer writes itself (and which a cut or a new encoder would make wrong).
+_OWN_TAGS = {"encoder", "duration", "number_of_frames", "number_of_bytes", "bps", "_statistics_tags",
+             "_statistics_writing_app", "_statistics_writing_date_utc"}
+
+
+def _tags(metadata: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in metadata.items()
+            if key.lower() not in _OWN_TAGS and not key.lower().startswith(("duration-", "bps-", "number_of_"))}
+
+
+def _copy_tags(source: av.stream.Stream, out: av.stream.Stream) -> None:
+    """The stream's own tags (language, title, handler) and disposition (default, forced...)."""
+    out.metadata.update(_tags(source.metadata))
+    try:
+        out.disposition = source.disposition
+    except (AttributeError, TypeError, ValueError):
+        pass
+
+
 def _codec_of(stream: av.stream.Stream) -> str | None:
     context = getattr(stream, "codec_context", None)
     return context.name if context is not None else None
@@ -51,20 +70,21 @@ class StreamCopier:
     """Adds the source's other streams to ``output`` and feeds their packets in time order."""
 
     def __init__(self, output: av.container.OutputContainer, source: Path, video_index: int,
-                 label: str) -> None:
+                 video_out: av.stream.Stream, label: str) -> None:
         self.output, self.cut, self.label = output, Cut(), label
         self.input = av.open(str(source), "r")
         self._routes: dict[int, tuple[av.stream.Stream, av.stream.Stream, bool]] = {}
         supported = output.supported_codecs
         for stream in self.input.streams:
             if stream.index == video_index:
+                _copy_tags(stream, video_out)
                 continue
             self._add(stream, supported)
-        output.metadata.update({k: v for k, v in self.input.metadata.items() if k not in ("encoder",)})
+        output.metadata.update(_tags(self.input.metadata))
         chapters = self.input.chapters()
         if chapters:
             try:
-                output.set_chapters(chapters)
+                output.set_chapters(chapters)  # before the header is written
             except (av.error.FFmpegError, ValueError, TypeError) as error:
                 log.info("%s: the chapters could not be kept (%s).", label, error)
         self._packets = self._all_packets()
@@ -73,8 +93,13 @@ class StreamCopier:
     def _add(self, stream: av.stream.Stream, supported: set[str]) -> None:
         codec = _codec_of(stream)
         what = f"{stream.type} stream {stream.index} ({codec or 'unknown codec'})"
-        if stream.type == "attachment":
-            log.info("%s: the %s is not kept (attachments are not copied).", self.label, what)
+        if stream.type == "attachment":  # a file (a font) with no packets: copied whole where the container has them
+            try:
+                if "matroska" not in self.output.format.name:
+                    raise ValueError("this container has no attachments")
+                _copy_tags(stream, self.output.add_stream_from_template(stream))
+            except (av.error.FFmpegError, ValueError, TypeError) as error:
+                log.info("%s: the %s is dropped (%s).", self.label, what, error)
             return
         if codec is not None and codec in supported:
             out = self.output.add_stream_from_template(stream)
@@ -89,11 +114,7 @@ class StreamCopier:
         else:
             log.info("%s: the %s cannot go into this container and is dropped.", self.label, what)
             return
-        out.metadata.update(stream.metadata)
-        try:
-            out.disposition = stream.disposition
-        except (AttributeError, TypeError, ValueError):
-            pass
+        _copy_tags(stream, out)
         self._routes[stream.index] = (stream, out, reencode)
 
     def _all_packets(self) -> Iterator[tuple[float, av.Packet]]:

@@ -75,7 +75,8 @@ says the frames are a range of the source (the output then starts at the source'
             self._container = av.open(str(self.temp), "w", format=CONTAINERS[suffix])
             self._stream = self._add_video(suffix)
             if copy_from is not None:
-                self._copier = StreamCopier(self._container, Path(copy_from), video_index, str(self.path))
+                self._copier = StreamCopier(self._container, Path(copy_from), video_index, self._stream,
+                                             str(self.path))
             self._container.start_encoding()
         except DerainError:
             self.abort()

@@ -160,6 +160,26 @@ def test_a_frame_range_cuts_the_audio_with_it(tmp_path):
     assert out["audio"]["duration"] == pytest.approx(6 * 0.04, abs=0.05)
 
 
+def test_attachments_and_stream_tags_are_kept_where_the_container_has_them(tmp_path):
+    source = tmp_path / "rainy.mkv"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = *SIZE, "yuv420p"
+        video.metadata["language"] = "fra"
+        out.add_attachment("font.ttf", "font/ttf", b"FONTDATA" * 8)
+        for i, image in enumerate(smooth_frames(4, SIZE)):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    assert derain(source, tmp_path / "clean.mkv").exit_code == 0
+    with av.open(str(tmp_path / "clean.mkv")) as container:
+        assert container.streams.video[0].metadata.get("language") == "fra"
+        assert bytes(container.streams.attachments[0].data) == b"FONTDATA" * 8
+    result = derain(source, tmp_path / "clean.mp4")
+    assert result.exit_code == 0 and "attachment stream 1" in result.output and "dropped" in result.output
+
+
 def test_no_audio_writes_the_picture_only(tmp_path):
     source = encode(tmp_path / "rainy.mkv", smooth_frames(6, SIZE), audio_s=0.3)
     assert derain(source, tmp_path / "clean.mkv", "--no-audio").exit_code == 0
