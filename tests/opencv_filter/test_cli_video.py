@@ -277,3 +277,22 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
     live.write_bytes(b"being written")
     assert derain(source, tmp_path / "out" / "clean.mkv").exit_code == 0
     assert sorted(os.listdir(tmp_path / "out")) == sorted(["clean.mkv", live.name])
+
+
+def test_a_video_onto_itself_or_a_link_to_it_is_refused(tmp_path):
+    source = encode(tmp_path / "rainy.mkv", smooth_frames(5, SIZE))
+    kept = source.read_bytes()
+    os.symlink(source, tmp_path / "alias.mkv")
+    for target in (source, tmp_path / "alias.mkv"):
+        result = derain(source, target, "--overwrite")
+        assert result.exit_code == 1 and "which INPUT" in result.output, result.output
+    assert source.read_bytes() == kept
+
+
+def test_options_for_the_other_kind_of_output_are_refused(tmp_path):
+    source = encode(tmp_path / "rainy.mkv", smooth_frames(5, SIZE))
+    result = derain(source, tmp_path / "out.mkv", "--quality", 80)
+    assert result.exit_code == 1 and "--quality applies to JPEG/WebP frames; for video use --crf" in result.output
+    result = derain(source, tmp_path / "frames", "--crf", 20)
+    assert result.exit_code == 1 and "apply to video output, not to the frames" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rainy.mkv"]
