@@ -35,6 +35,7 @@ LOSSLESS_OPTIONS = {"libx264": {"qp": "0"}, "libx265": {"x265-params": "lossless
 # Encoders that refuse (or crash on) odd sizes in every pixel layout, and those that refuse them subsampled.
 NO_ODD_SIZES = {"libx265"}
 NO_ODD_SUBSAMPLED = {"libx264", "libvpx-vp9", "mjpeg"}
+IMAGE_LAYOUTS = ("rgb24", "rgb48le")  # what `FrameFormat.for_images` says: frames from image files or arrays
 _SUBSAMPLED = {"420": (True, True), "422": (True, False), "440": (False, True), "411": (True, False),
                "410": (True, True)}
 
@@ -134,8 +135,13 @@ def _pixel_layout(codec: str, supported: list[str], source: FrameFormat, width: 
     if not supported:
         return source.pix_fmt
     chroma, depth = source.chroma, source.depth
-    if chroma == "rgb":  # image files: the usual delivery layout, at the source's depth class
+    if source.pix_fmt in IMAGE_LAYOUTS:  # image files: the usual delivery layout, at the source's depth class
         chroma, depth = "420", (8 if depth <= 8 else 10)
+    elif chroma == "rgb":  # RGB video: RGB where the encoder has it, else full-resolution YUV
+        rgb = f"gbrp{depth}le" if depth > 8 else "gbrp"
+        if rgb in supported or source.pix_fmt in supported:
+            return source.pix_fmt if source.pix_fmt in supported else rgb
+        chroma = "444"
     odd_w, odd_h = width % 2 == 1, height % 2 == 1
     sub_w, sub_h = _SUBSAMPLED.get(chroma, (False, False))
     if codec in NO_ODD_SUBSAMPLED and ((odd_w and sub_w) or (odd_h and sub_h)):

@@ -19,8 +19,8 @@ import av
 import numpy as np
 
 from ..errors import DerainError
-from .encoding import CONTAINERS, Encoding, plan_encoder
-from .info import FrameFormat
+from .encoding import CONTAINERS, IMAGE_LAYOUTS, Encoding, plan_encoder
+from .info import FrameFormat, chroma_of
 from .publish import publish_file, staging_file
 from .remux import Cut, StreamCopier, Trim
 
@@ -105,13 +105,17 @@ says the frames are a range of the source (the output then starts at the source'
         stream.time_base = time_base
         context = stream.codec_context
         context.time_base = time_base
-        rgb_source = self.source.chroma == "rgb"
-        self._matrix = _BT709 if rgb_source or self.source.colorspace == _RGB_MATRIX else self.source.colorspace
-        self._range = 1 if rgb_source else self.source.color_range
+        images = self.source.pix_fmt in IMAGE_LAYOUTS  # untagged RGB pictures: tagged BT.709 once in YUV
+        if chroma_of(self.plan.pix_fmt) == "rgb":
+            self._matrix, self._range = _RGB_MATRIX, 2
+        elif images or self.source.colorspace == _RGB_MATRIX:
+            self._matrix, self._range = _BT709, 1
+        else:
+            self._matrix, self._range = self.source.colorspace, self.source.color_range
         context.colorspace = self._matrix
         context.color_range = self._range
-        context.color_primaries = _BT709 if rgb_source else self.source.color_primaries
-        context.color_trc = _BT709 if rgb_source else self.source.color_trc
+        context.color_primaries = _BT709 if images else self.source.color_primaries
+        context.color_trc = _BT709 if images else self.source.color_trc
         if self.source.sample_aspect_ratio:
             context.sample_aspect_ratio = self.source.sample_aspect_ratio
         if codec == "libx265" and suffix in (".mp4", ".m4v", ".mov"):

@@ -84,6 +84,16 @@ def test_bit_depth_chroma_layout_and_colour_tags_are_kept(tmp_path, codec, pix_f
     assert_same_picture(decode(source), decode(tmp_path / f"clean{suffix}"), 36)
 
 
+def test_rgb_video_stays_rgb_or_full_resolution(tmp_path):
+    tags = dict(color_primaries=1, color_trc=13, colorspace=0, color_range=2)
+    source = encode(tmp_path / "rgb.mkv", smooth_frames(6, SIZE), codec="libx265", pix_fmt="gbrp", tags=tags)
+    assert derain(source, tmp_path / "same.mkv", "--codec", "x265").exit_code == 0
+    assert_same_picture(decode(source), decode(tmp_path / "same.mkv"), 36)
+    result = derain(source, tmp_path / "yuv.mkv")  # x264 has no RGB: 4:4:4, never subsampled
+    assert result.exit_code == 0, result.output
+    assert decode(tmp_path / "yuv.mkv")["pix_fmt"] == "yuv444p"
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
 def test_variable_frame_rate_timestamps_are_kept(tmp_path, suffix):
     pts = [0, 40, 90, 120, 200, 240, 300, 333, 400, 480]
