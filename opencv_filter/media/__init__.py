@@ -22,10 +22,10 @@ from .video_write import VideoFileWriter
 
 __all__ = ["CONTAINERS", "DEFAULT_CODEC", "DEFAULT_IMAGE_FPS", "IMAGE_EXTENSIONS", "PARTIAL_PREFIX",
            "VIDEO_EXTENSIONS", "Cut", "Encoding", "Footprint", "FrameFormat", "ImageSequenceReader",
-           "ImageSequenceWriter", "VideoFileWriter", "VideoInfo", "VideoReader", "as_bgr", "check_no_overlap",
+           "ImageSequenceWriter", "Trim", "VideoFileWriter", "VideoInfo", "VideoReader", "as_bgr", "check_no_overlap",
            "codec_name", "count_frames", "image_size", "is_image_file", "is_pattern", "is_printf", "is_video_file",
            "list_frame_files", "list_images", "natural_key", "open_reader", "pattern_regex", "read_image",
-           "read_video", "remove_stale_partials", "to_uint8", "Trim"]
+           "read_video", "remove_stale_partials", "to_uint8"]
 
 
 def open_reader(spec: str | os.PathLike, fps: float | None = None) -> VideoReader | ImageSequenceReader:

@@ -8,7 +8,6 @@ and renames it into place; any failure before that leaves nothing under the outp
 """
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import threading
@@ -24,11 +23,10 @@ from .info import FrameFormat, chroma_of
 from .publish import publish_file, staging_file
 from .remux import Cut, StreamCopier, Trim
 
-log = logging.getLogger("opencv_filter")
 
 _QUEUE_FRAMES = 8
 _POLL_S = 0.2
-_END = None
+_END = None  # the queue item that tells the encoder thread to finish
 _BT709 = 1
 _RGB_MATRIX = 0
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr unless told: errors only

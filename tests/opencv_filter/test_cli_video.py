@@ -5,9 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
-import shutil
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import av
