@@ -30,6 +30,9 @@ ALIASES = {"x264": "libx264", "h264": "libx264", "avc": "libx264", "x265": "libx
 DEFAULT_CRF = {"libx264": 16, "libx265": 18, "libsvtav1": 25, "libvpx-vp9": 24}
 CRF_RANGE = {"libx264": 51, "libx265": 51, "libsvtav1": 63, "libvpx-vp9": 63}
 DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium", "libsvtav1": "8"}
+_NAMED_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                  "placebo")
+PRESETS = {"libx264": _NAMED_PRESETS, "libx265": _NAMED_PRESETS, "libsvtav1": tuple(str(n) for n in range(14))}
 LOSSLESS_OPTIONS = {"libx264": {"qp": "0"}, "libx265": {"x265-params": "lossless=1:log-level=error"},
                     "libvpx-vp9": {"lossless": "1"}, "ffv1": {}}
 # Encoders that refuse (or crash on) odd sizes in every pixel layout, and those that refuse them subsampled.
@@ -118,6 +121,8 @@ def _quality_options(codec: str, encoding: Encoding) -> dict[str, str]:
     if encoding.preset is not None:
         if codec not in DEFAULT_PRESET:
             raise DerainError(f"--preset applies to x264, x265 and av1, not to {codec}.")
+        if encoding.preset not in PRESETS[codec]:
+            raise DerainError(f"--preset {encoding.preset} is not one of {codec}'s: {', '.join(PRESETS[codec])}.")
         options["preset"] = encoding.preset
     elif codec in DEFAULT_PRESET:
         options["preset"] = DEFAULT_PRESET[codec]

@@ -148,6 +148,8 @@ def test_video_writer_publishes_only_on_commit(tmp_path):
     (Encoding(crf=70), "--crf 70 is outside libx264's range 0-51"),
     (Encoding(codec="prores", lossless=True), "prores_ks has no lossless mode"),
     (Encoding(codec="ffv1", preset="slow"), "--preset applies to x264, x265 and av1"),
+    (Encoding(preset="fastest"), "--preset fastest is not one of libx264's: ultrafast, superfast"),
+    (Encoding(codec="av1", preset="14"), "--preset 14 is not one of libsvtav1's: 0, 1"),
     (Encoding(pix_fmt="yuv420p10le", codec="mjpeg"), "--pix-fmt yuv420p10le is not one mjpeg encodes"),
     (Encoding(codec="prores"), "A .mp4 file cannot hold prores_ks video"),
 ])
