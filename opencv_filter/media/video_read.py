@@ -8,6 +8,7 @@ truncated file is an error instead of a short output, while an audio track longe
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -18,6 +19,8 @@ import numpy as np
 
 from ..errors import DerainError
 from .info import DEFAULT_IMAGE_FPS, FrameFormat, VideoInfo
+
+log = logging.getLogger("opencv_filter")
 
 # Deprecated full-range formats: the same layout as yuv*p with the range tag set.
 _JPEG_FORMATS = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p", "yuvj440p": "yuv440p",
@@ -100,6 +103,10 @@ class VideoReader:
                 pts = frame.pts
                 if pts is None:  # raw streams without timestamps: evenly spaced
                     pts = self._pts[-1] + self._step() if self._pts else 0
+                if not self._pts and frame.rotation:
+                    log.warning("%s is shown rotated by %d degrees (a display tag): the output keeps the stored "
+                                "picture but not that tag, so rotate it in your player or editor.", self.path,
+                                frame.rotation)
                 self._pts.append(pts)
                 yield frame
         except av.error.FFmpegError as error:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 
@@ -236,3 +237,18 @@ def test_footprints_compare_real_files(tmp_path):
     os.link(tmp_path / "seq" / "000000.png", tmp_path / "linked.png")
     with pytest.raises(DerainError, match="would replace"):
         check_no_overlap(reads, [("linked.png", Footprint(tmp_path / "linked.png"))])
+
+
+def test_a_rotation_tag_the_output_cannot_keep_is_said(tmp_path, caplog):
+    """Phone videos store the picture sideways with a display tag; the output has no such tag, so say so."""
+    data = bytearray(encode(tmp_path / "phone.mp4", smooth_frames(4, (64, 48))).read_bytes())
+    flags = data.index(b"tkhd") + 4
+    assert data[flags] == 0  # a version-0 track header: its matrix sits 40 bytes after its version byte
+    data[flags + 40:flags + 76] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    (tmp_path / "rotated.mp4").write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="opencv_filter"):
+        assert len(list(open_reader(tmp_path / "rotated.mp4").frames())) == 4
+        assert "is shown rotated by -90 degrees" in caplog.text
+        caplog.clear()
+        list(open_reader(tmp_path / "phone.mp4").frames())
+        assert "rotated" not in caplog.text
