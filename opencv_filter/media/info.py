@@ -1,7 +1,7 @@
 """What a source says about its frames: size, rate and count, and the format needed to write them back."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -35,8 +35,6 @@ class FrameFormat:
     colorspace: int = 2
     color_range: int = 0
     sample_aspect_ratio: Fraction | None = None
-    rotation: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def for_images(cls, fps: float, sixteen_bit: bool) -> FrameFormat:
