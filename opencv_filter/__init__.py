@@ -11,7 +11,8 @@ The ``rainmamba derain`` command (``opencv_filter.cli``) does the same for whole
 from .capture import DerainedCapture
 from .errors import DerainError
 from .frames import derain_frames, make_derainer
-from .video_io import ImageSequenceReader, ImageSequenceWriter, VideoFileWriter, VideoReader, open_reader
+from .media import (Encoding, FrameFormat, ImageSequenceReader, ImageSequenceWriter, VideoFileWriter, VideoReader,
+                    open_reader)
 
-__all__ = ["DerainError", "DerainedCapture", "ImageSequenceReader", "ImageSequenceWriter", "VideoFileWriter",
-           "VideoReader", "derain_frames", "make_derainer", "open_reader"]
+__all__ = ["DerainError", "DerainedCapture", "Encoding", "FrameFormat", "ImageSequenceReader", "ImageSequenceWriter",
+           "VideoFileWriter", "VideoReader", "derain_frames", "make_derainer", "open_reader"]

@@ -14,18 +14,19 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+import av
 import click
 import cv2
 from tqdm import tqdm
 
 from models.options import CLI, EngineOptions, OptionError, parse_pair
 
-from .audio import NO_FFMPEG, ffmpeg_path
 from .distributed import Launch, RankInfo, shard
 from .errors import DerainError
 from .frames import make_derainer
-from .jobs import is_video_path, plan_jobs
-from .runner import OutputOptions, check_job, derain_job, is_video_target
+from .jobs import plan_jobs
+from .media import Encoding
+from .runner import OutputOptions, check_jobs, derain_job
 
 # What a user can cause and fix: reported as one line, never as a traceback.
 USER_ERRORS = (DerainError, ValueError, OSError, RuntimeError)
@@ -71,8 +72,9 @@ def _console(label: str) -> Iterator[None]:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    opencv_level = cv2.utils.logging.getLogLevel()
+    opencv_level, ffmpeg_level = cv2.utils.logging.getLogLevel(), av.logging.get_level()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our messages say it in one line
+    av.logging.set_level(av.logging.ERROR)
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread: keep the default
@@ -86,6 +88,7 @@ def _console(label: str) -> Iterator[None]:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         cv2.utils.logging.setLogLevel(opencv_level)
+        av.logging.set_level(ffmpeg_level)
         logger.removeHandler(handler)
         logger.propagate, logger.level = propagate, level
 
@@ -106,22 +109,33 @@ def _console(label: str) -> Iterator[None]:
                    "the larger presets, output within about 1e-3).")
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Window tiles per forward pass.")
-@click.option("--fourcc", "--codec", "fourcc", default=None, metavar="CODE",
-              help="Video codec as a FourCC: mp4v (.mp4/.mov), MJPG (.avi), FFV1 (lossless, .mkv/.avi), VP80 "
-                   "(.webm). Default: by the output's extension.")
-@click.option("--quality", type=click.IntRange(0, 100), default=None,
-              help="0-100, for MJPG video (.avi, whole frame rates) and JPEG/WebP frames.")
+@click.option("--codec", default=None, metavar="CODEC",
+              help="Video codec: x264, x265, av1, ffv1 (lossless), prores, vp9, or an FFmpeg encoder name. "
+                   "Default: x264 (.mp4 .m4v .mov .mkv .avi), av1 (.webm).")
+@click.option("--crf", type=click.IntRange(min=0), default=None,
+              help="Constant quality for x264/x265 (0-51), av1/vp9 (0-63); lower is better. Default: a visually "
+                   "lossless one (x264 16, x265 18, av1 25).")
+@click.option("--preset", default=None, help="Encoder speed preset: x264/x265 ultrafast..veryslow (default "
+                                             "medium), av1 0-13 (default 8).")
+@click.option("--lossless", is_flag=True,
+              help="Lossless video (ffv1 in .mkv/.avi, x264 lossless in .mp4/.mov, or the --codec's lossless mode).")
+@click.option("--pix-fmt", default=None, metavar="FORMAT",
+              help="Pixel layout of the video, like yuv420p or yuv444p10le. Default: the input's bit depth and "
+                   "chroma layout.")
+@click.option("--quality", type=click.IntRange(0, 100), default=None, help="0-100, for JPEG/WebP frames.")
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame to derain.")
 @click.option("--end", type=click.IntRange(min=1), default=None, help="Stop before this frame (default: the end).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Frame rate of image-sequence inputs (default 25), used for video output.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("--no-audio", is_flag=True, help="Do not copy the input's audio track.")
+@click.option("--no-audio", is_flag=True,
+              help="Write the picture only (by default audio, subtitles, chapters and tags are copied).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, device: str | None, fp16: bool,
-                   bf16: bool, batch_size: int, fourcc: str | None, quality: int | None, start: int, end: int | None,
+                   bf16: bool, batch_size: int, codec: str | None, crf: int | None, preset: str | None, lossless: bool,
+                   pix_fmt: str | None, quality: int | None, start: int, end: int | None,
                    fps: float | None, overwrite: bool, no_audio: bool, no_progress: bool) -> None:
-    """Derain INPUT into OUTPUT, keeping size, frame rate, frame count and (with ffmpeg) audio.
+    """Derain INPUT into OUTPUT, keeping size, timestamps, bit depth, colours, audio and subtitles.
 
     \b
     INPUT: a video file, a folder of frames, a pattern (frames/%06d.png) or a glob ('frames/*.jpg').
@@ -134,11 +148,12 @@ def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, d
       rainmamba derain rainy.mp4 clean.mp4
       rainmamba derain rainy.mp4 clean.mp4 --model vrds --device cuda --fp16
       rainmamba derain rainy.mp4 clean.mp4 --bf16                       # faster on recent CPUs
+      rainmamba derain rainy.mov clean.mkv --lossless                   # ffv1, for further editing
       rainmamba derain test/lq/ derained/ --model vrds                  # a dataset's sequences
       torchrun --nproc-per-node 8 --no-python rainmamba derain videos/ out/   # over 8 GPUs
 
-    Outputs are written under a temporary name and renamed when complete, so an interrupted run
-    leaves no partial file.
+    Outputs are written under a temporary name and renamed when complete and checked, so an
+    interrupted or failed run leaves no partial file; --overwrite never replaces an input.
     """
     if len(paths) < 2:
         raise click.UsageError("Give an INPUT and an OUTPUT.")
@@ -146,8 +161,9 @@ def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, d
         raise click.UsageError("--fp16 and --bf16 are both given: choose one.")
     info = RankInfo.from_env()
     label = f"[rank {info.rank}] " if info.distributed else ""
-    options = OutputOptions(start=start, end=end, fps=fps, fourcc=fourcc, quality=quality, overwrite=overwrite,
-                            audio=not no_audio, progress=not no_progress, label=label)
+    encoding = Encoding(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt)
+    options = OutputOptions(start=start, end=end, fps=fps, encoding=encoding, quality=quality,
+                            overwrite=overwrite, streams=not no_audio, progress=not no_progress, label=label)
     try:  # no device, or a bare cuda: this rank's GPU under torchrun
         engine = EngineOptions.parse(mode=mode, tile=tile, device=device, batch_size=batch_size,
                                      dtype="float16" if fp16 else "bfloat16" if bf16 else None,
@@ -163,13 +179,9 @@ def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, mode
     """Plan, check, shard and run this rank's share; exits with the command's status."""
     try:
         jobs = plan_jobs(list(paths[:-1]), paths[-1])
-        for job in jobs:  # every rank checks every job, so all refuse together before any writes
-            check_job(job, options.overwrite)
+        check_jobs(jobs, options.overwrite)  # every rank checks every job: all refuse together before any write
     except DerainError as error:
         raise click.ClickException(str(error)) from None
-    if options.audio and info.rank == 0 and ffmpeg_path() is None and any(
-            is_video_target(job.target) and is_video_path(job.source) for job in jobs):
-        logging.getLogger("opencv_filter").info(NO_FFMPEG)
     failures: list[str] = []
     try:
         with Launch(info) as launch:

@@ -32,7 +32,7 @@ from training.synth import RainParams
 
 from .errors import DerainError
 from .frames import derain_frames
-from .video_io import VideoFileWriter, VideoReader
+from .media import FrameFormat, VideoFileWriter, read_video as read_video_file
 
 SCENES = ("procedural", *SKIMAGE_PHOTOS)
 OUTPUTS = {"rainy": "rainy.mp4", "derained": "derained.mp4", "comparison": "comparison.png",
@@ -63,9 +63,9 @@ def render_clip(scene: str, frames: int, size: tuple[int, int], seed: int, drops
 
 
 def write_video(path: Path, frames_rgb: np.ndarray, fps: float) -> None:
-    """Write RGB frames as an mp4 (atomically, through the wrapper's own writer)."""
+    """Write RGB frames as an mp4 with the command's default encoding (atomically, PyAV)."""
     height, width = frames_rgb.shape[1:3]
-    with VideoFileWriter(path, fps, (width, height)) as writer:
+    with VideoFileWriter(path, FrameFormat.for_images(fps, sixteen_bit=False), (width, height)) as writer:
         for frame in frames_rgb:
             writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
         writer.commit()
@@ -73,11 +73,7 @@ def write_video(path: Path, frames_rgb: np.ndarray, fps: float) -> None:
 
 def read_video(path: Path) -> np.ndarray:
     """Every frame of a video file as RGB uint8 (T, H, W, 3)."""
-    reader = VideoReader(path)
-    try:
-        return np.stack([frame[:, :, ::-1] for frame in reader.frames()])
-    finally:
-        reader.close()
+    return np.stack([frame[:, :, ::-1] for frame in read_video_file(path)])
 
 
 def derain_file(path: Path, net: torch.nn.Module) -> tuple[np.ndarray, float]:
@@ -131,7 +127,7 @@ def _check_options(frames: int, size: tuple[int, int], scene: str, fps: float) -
         raise DerainError(f"--frames {frames}: the demo needs at least 1 frame.")
     if min(size) < 32 or size[0] % 2 or size[1] % 2:
         raise DerainError(f"--size {size[0]}x{size[1]}: give an even height and width of at least 32 "
-                          "(mp4 needs even sizes), like 192x256.")
+                          "(so the clips are 4:2:0 and play in every player), like 192x256.")
     if scene not in SCENES:
         raise DerainError(f"--scene {scene!r} is unknown: choose one of {', '.join(SCENES)}.")
     if fps <= 0:

@@ -19,7 +19,7 @@ from models.options import EngineOptions
 
 from .errors import DerainError
 from .read_ahead import read_ahead
-from .video_io import open_reader
+from .media import open_reader
 
 _UINT16_MAX = 65535.0
 

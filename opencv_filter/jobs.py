@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DerainError
-from .video_io import DEFAULT_FOURCC, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_pattern
+from .media import CONTAINERS, is_image_file, is_pattern, is_video_file
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,13 @@ class Job:
             if path.is_file():
                 return path.stat().st_size
             folder = path if path.is_dir() else path.parent
-            return sum(p.stat().st_size for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            return sum(p.stat().st_size for p in folder.iterdir() if is_image_file(p))
         except OSError:  # missing or unreadable: its job will say so
             return 0
 
 
-def is_video_path(spec: str) -> bool:
-    return Path(spec).suffix.lower() in VIDEO_EXTENSIONS
-
-
 def _has_images(folder: Path) -> bool:
-    return any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in folder.iterdir())
+    return any(is_image_file(p) and p.is_file() for p in folder.iterdir())
 
 
 def library_members(spec: str) -> list[str] | None:
@@ -51,7 +47,7 @@ def library_members(spec: str) -> list[str] | None:
     if is_pattern(spec) or not folder.is_dir() or _has_images(folder):
         return None
     members = [p for p in folder.iterdir()
-               if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and _has_images(p))]
+               if (p.is_file() and is_video_file(p)) or (p.is_dir() and _has_images(p))]
     if not members:
         raise DerainError(f"The folder {spec} holds no video, no image and no sub-folder of images to derain.")
     return [str(p) for p in sorted(members)]
@@ -61,7 +57,7 @@ def _name_in_folder(source: str, folder: Path) -> str:
     """Where ``source`` goes inside the output folder: same file name, or a folder named like its frames'."""
     path = Path(source)
     if path.is_file():
-        suffix = path.suffix if path.suffix.lower() in DEFAULT_FOURCC else ".mp4"
+        suffix = path.suffix if path.suffix.lower() in CONTAINERS else ".mp4"
         return str(folder / (path.stem + suffix))
     frames_folder = path.parent if is_pattern(source) else path
     name = frames_folder.resolve().name
@@ -76,7 +72,7 @@ def plan_jobs(inputs: list[str], output: str) -> list[Job]:
     library = library_members(inputs[0]) if len(inputs) == 1 else None
     if len(inputs) == 1 and library is None:
         return [Job(inputs[0], output)]
-    if is_video_path(output) or is_pattern(output) or Path(output).is_file():
+    if is_video_file(output) or is_pattern(output) or Path(output).is_file():
         raise DerainError(f"With several inputs (or a folder of videos) OUTPUT must be a folder, not {output}.")
     sources = library if library is not None else inputs
     jobs = [Job(source, _name_in_folder(source, Path(output))) for source in sources]

@@ -1,23 +1,25 @@
-"""Derain one input file or sequence into one output: read, derain, write atomically, keep the audio.
+"""Derain one input file or sequence into one output: read, derain, write atomically, keep the other streams.
 
-The command line plans the jobs and owns the model; this module runs one job with a progress bar.
+The command line plans the jobs and owns the model; this module checks a plan against the disk
+(nothing overwritten without ``--overwrite``, no input ever touched) and runs one job with a
+progress bar.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from . import audio
 from .errors import DerainError
 from .frames import FrameCodec, run_stream
 from .jobs import Job
-from .video_io import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageSequenceReader, ImageSequenceWriter, VideoFileWriter,
-                       VideoReader, list_images, is_pattern, open_reader, output_exists)
+from .media import (CONTAINERS, Encoding, Footprint, ImageSequenceReader, ImageSequenceWriter, Trim,
+                    VideoFileWriter, VideoReader, check_no_overlap, is_image_file, is_pattern, is_printf,
+                    list_images, open_reader, pattern_regex)
 
 DEFAULT_FRAME_PATTERN = "%06d.png"
 
@@ -29,10 +31,10 @@ class OutputOptions:
     start: int = 0
     end: int | None = None         # exclusive; None: to the last frame
     fps: float | None = None       # frame rate of image-sequence inputs
-    fourcc: str | None = None
-    quality: int | None = None
+    encoding: Encoding = field(default_factory=Encoding)
+    quality: int | None = None     # JPEG/WebP frames
     overwrite: bool = False
-    audio: bool = True
+    streams: bool = True           # copy the input's audio, subtitle and data streams
     progress: bool = True
     label: str = ""                # prefix of the progress bar (the rank, under torchrun)
 
@@ -44,10 +46,10 @@ def _frames_target(target: str, source: str) -> tuple[Path, str | None, list[str
     names when the input is an image sequence, else ``%06d.png`` numbered by input frame.
     """
     if is_pattern(target):
-        if any(c in target for c in "*?["):
+        if not is_printf(target):
             raise DerainError(f"OUTPUT {target} is a glob: name output frames with a pattern like out/%06d.png.")
         return Path(os.path.dirname(target) or "."), os.path.basename(target), None
-    if Path(target).suffix.lower() in IMAGE_EXTENSIONS:
+    if is_image_file(target):
         raise DerainError(f"OUTPUT {target} names one image: give a folder or a pattern like out/%06d.png.")
     if Path(source).is_dir() or is_pattern(source):
         return Path(target), None, [p.name for p in list_images(source)[0]]
@@ -55,22 +57,42 @@ def _frames_target(target: str, source: str) -> tuple[Path, str | None, list[str
 
 
 def is_video_target(target: str) -> bool:
-    return Path(target).suffix.lower() in VIDEO_EXTENSIONS and not is_pattern(target)
+    return Path(target).suffix.lower() in CONTAINERS and not is_pattern(target)
+
+
+def _footprint(job: Job) -> Footprint:
+    """The existing files writing ``job.target`` would replace or delete."""
+    if is_video_target(job.target):
+        return Footprint(Path(job.target))
+    folder, pattern, names = _frames_target(job.target, job.source)
+    if pattern:
+        return Footprint(folder, regex=pattern_regex(pattern))
+    return Footprint(folder, names=frozenset(names))
+
+
+def _read_files(job: Job) -> list[Path]:
+    if is_pattern(job.source) or Path(job.source).is_dir():
+        return list_images(job.source)[0]
+    return [Path(job.source)]
 
 
 def check_job(job: Job, overwrite: bool) -> None:
     """Before any work: the input exists, the output does not (unless ``overwrite``) and is not the input."""
-    if not (is_pattern(job.source) or Path(job.source).exists()):
-        raise DerainError(f"Cannot read {job.source}: no such file or folder.")
-    if os.path.abspath(job.source) == os.path.abspath(job.target):
-        raise DerainError(f"OUTPUT {job.target} is the INPUT itself: write the result somewhere else.")
-    if is_video_target(job.target):
-        taken = output_exists(job.target)
-    else:
-        folder, pattern, names = _frames_target(job.target, job.source)
-        taken = output_exists(folder / pattern if pattern else folder, names)
-    if taken and not overwrite:
-        raise DerainError(f"{job.target} already exists: pass --overwrite to replace it.")
+    check_jobs([job], overwrite)
+
+
+def check_jobs(jobs: Iterable[Job], overwrite: bool) -> None:
+    """Check every job, then that no output would replace or delete a file any input reads."""
+    jobs = list(jobs)
+    footprints = []
+    for job in jobs:
+        if not (is_pattern(job.source) or Path(job.source).exists()):
+            raise DerainError(f"Cannot read {job.source}: no such file or folder.")
+        footprint = _footprint(job)
+        if footprint.existing() and not overwrite:
+            raise DerainError(f"{job.target} already exists: pass --overwrite to replace it.")
+        footprints.append((job.target, footprint))
+    check_no_overlap(((job.source, _read_files(job)) for job in jobs), footprints)
 
 
 def _frame_range(reader: VideoReader | ImageSequenceReader, options: OutputOptions) -> tuple[int, int | None]:
@@ -84,12 +106,20 @@ def _frame_range(reader: VideoReader | ImageSequenceReader, options: OutputOptio
     return options.start, count if options.end is None else min(options.end, count)
 
 
-def _open_writer(job: Job, reader: VideoReader | ImageSequenceReader, start: int, options: OutputOptions):
+def _open_writer(job: Job, reader: VideoReader | ImageSequenceReader, start: int, stop: int | None,
+                 options: OutputOptions) -> VideoFileWriter | ImageSequenceWriter:
     if is_video_target(job.target):
-        return VideoFileWriter(job.target, reader.info.fps, (reader.info.width, reader.info.height),
-                               options.fourcc, options.quality)
-    if options.fourcc:
-        raise DerainError(f"--fourcc applies to video output, not to the frames written to {job.target}.")
+        if options.quality is not None:
+            raise DerainError("--quality applies to JPEG/WebP frames; for video use --crf (or --lossless).")
+        video = isinstance(reader, VideoReader)
+        trim = Trim(start > 0, stop is not None and (reader.info.frame_count <= 0 or stop < reader.info.frame_count),
+                    reader.origin_s if video else 0.0)
+        return VideoFileWriter(job.target, reader.format, (reader.info.width, reader.info.height), options.encoding,
+                               copy_from=reader.path if video and options.streams else None,
+                               video_index=reader.stream_index if video else 0, trim=trim)
+    if options.encoding != Encoding():
+        raise DerainError(f"--codec, --crf, --preset, --lossless and --pix-fmt apply to video output, not to the "
+                          f"frames written to {job.target}.")
     folder, pattern, names = _frames_target(job.target, job.source)
     if names is not None:
         selected = names[start:]
@@ -100,19 +130,11 @@ def _open_writer(job: Job, reader: VideoReader | ImageSequenceReader, start: int
     return ImageSequenceWriter(folder, name, str(folder / pattern) if pattern else None, options.quality)
 
 
-def _audio_step(reader: VideoReader | ImageSequenceReader, start: int, count: int) -> Callable[[Path], Path] | None:
-    """The remux that copies the input's audio for the derained frames, when there is audio to copy."""
-    if not isinstance(reader, VideoReader) or audio.ffmpeg_path() is None:
-        return None
-    fps = reader.info.fps
-    return lambda video: audio.remux_audio(video, reader.path, start / fps, count / fps)
-
-
 def derain_job(job: Job, derainer, options: OutputOptions) -> int:
     """Derain ``job.source`` into ``job.target``; returns the number of frames written.
 
-    The output appears only when every frame is written (and the audio remuxed); an error or
-    Ctrl-C part-way removes the partial output.
+    The output appears only when every frame is written and the file checked; an error or Ctrl-C
+    part-way removes the partial output and leaves an existing one untouched.
     """
     check_job(job, options.overwrite)
     reader = open_reader(job.source, options.fps)
@@ -121,20 +143,17 @@ def derain_job(job: Job, derainer, options: OutputOptions) -> int:
         total = None if stop is None else stop - start
         name = Path(job.source).name or job.source
         # closing() stops the frame-reading thread before the reader is closed, also on an error
-        with _open_writer(job, reader, start, options) as writer, \
+        with _open_writer(job, reader, start, stop, options) as writer, \
                 tqdm(total=total, unit="frame", desc=f"{options.label}{name}", disable=not options.progress,
                      leave=True, dynamic_ncols=True) as bar, \
                 contextlib.closing(run_stream(derainer, reader.frames(start, stop), FrameCodec(), None,
                                               prefetch=True)) as frames:
             written = 0
             for frame in frames:
-                writer.write(frame)
+                writer.write(frame, reader.pts(start + written))
                 written += 1
                 bar.update()
-            if isinstance(writer, VideoFileWriter):
-                writer.commit(_audio_step(reader, start, written) if options.audio else None)
-            else:
-                writer.commit()
+            writer.commit()
         return written
     finally:
         reader.close()

@@ -6,16 +6,18 @@ identically to every frame of the rainy input and the clean target. Its randomne
 generator seeded by ``(seed, epoch, index)``, so a resumed run that calls :meth:`set_epoch` with the
 same epoch sees exactly the same samples (DataLoader worker seeds play no part).
 
-:func:`read_sequence` loads one whole pair for evaluation. Frames are read with OpenCV and returned RGB.
+:func:`read_sequence` loads one whole pair for evaluation. Frames are read by the media layer
+(``opencv_filter.media``) and returned RGB uint8.
 """
 from __future__ import annotations
 
 import os
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from opencv_filter.media import read_image, read_video, to_uint8
 
 from .layouts import LAYOUT_NAMES, LAYOUTS, SequencePair, find_pairs
 
@@ -27,34 +29,9 @@ __all__ = ["LAYOUT_NAMES", "LAYOUTS", "SequencePair", "VideoPairDataset", "find_
 # reading pixels
 
 
-def _read_image(path: os.PathLike) -> np.ndarray:
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"Cannot read the image {path}: the file is damaged or not an image; replace or "
-                         f"remove it.")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _read_video(path: os.PathLike, start: int, count: int | None) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(os.fspath(path))
-    try:
-        if not capture.isOpened():
-            raise ValueError(f"OpenCV cannot open the video {path}: check the file or convert it to mp4.")
-        if start:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        frames = []
-        while count is None or len(frames) < count:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    finally:
-        capture.release()
-    if count is not None and len(frames) < count:
-        raise ValueError(f"{path} ended after {start + len(frames)} frames while frames {start}.."
-                         f"{start + count - 1} were needed: its container reports a wrong frame count; "
-                         f"re-encode it (e.g. with ffmpeg).")
-    return frames
+def _rgb8(frame: np.ndarray) -> np.ndarray:
+    """A BGR frame from the media layer as the uint8 RGB the models train on (deeper sources rounded)."""
+    return np.ascontiguousarray(to_uint8(frame)[:, :, ::-1])
 
 
 def read_frames(source: list | os.PathLike, start: int = 0, count: int | None = None) -> np.ndarray:
@@ -64,10 +41,10 @@ def read_frames(source: list | os.PathLike, start: int = 0, count: int | None = 
     """
     if isinstance(source, (list, tuple)):
         paths = source[start:] if count is None else source[start:start + count]
-        frames = [_read_image(p) for p in paths]
+        frames = [_rgb8(read_image(p)) for p in paths]
         names = paths
     else:
-        frames = _read_video(source, start, count)
+        frames = [_rgb8(frame) for frame in read_video(source, start, count)]
         names = [f"{source} frame {start + i}" for i in range(len(frames))]
     for name, frame in zip(names, frames):
         if frame.shape != frames[0].shape:

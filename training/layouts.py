@@ -26,7 +26,7 @@ nturain         no official loader exists; accepted: the SPAC release (``Dataset
 generic         ``ROOT/[<split>/]<rainy_dir>/<seq>/*.png|jpg`` + ``ROOT/[<split>/]<clean_dir>/<seq>/``
                 (``rainy_dir="rainy"``, ``clean_dir="clean"``: what ``rainmamba synth`` writes)
 videos          ``ROOT/[<split>/]<rainy_dir>/<name>.mp4`` + ``ROOT/[<split>/]<clean_dir>/<name>.mp4``
-                (any container OpenCV reads; files paired by name without extension)
+                (any container FFmpeg reads; paired by name without extension)
 ==============  =====================================================================================
 
 For the official layouts a test split may also be given as the test folder itself (``ROOT`` =
@@ -37,16 +37,11 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m",
-                              ".wmv", ".flv", ".ts"})
+from opencv_filter.media import count_frames, image_size, is_video_file, list_frame_files, natural_key
 _MAX_LISTED_PROBLEMS = 12
 
 
@@ -57,7 +52,7 @@ class SequencePair:
     ``rainy``/``clean`` are lists of frame paths in display order, or, for the ``videos`` layout, one
     video file path each. ``group`` names the subset a sequence is averaged in (RainVID&SS:
     ``"ImageNet-VID+"`` or ``"Cam-Vid+"``), else None. ``num_frames`` and ``size`` (H, W) come from the
-    frame headers or the video container.
+    frame headers, or from decoding the videos.
     """
 
     name: str
@@ -73,83 +68,7 @@ class SequencePair:
 
 
 # ----------------------------------------------------------------------------------------------------
-# headers: frame sizes without decoding the pixels
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image file, read from its PNG/JPEG header (any other format is decoded)."""
-    with open(path, "rb") as f:
-        head = f.read(32)
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", head[16:24])
-            return int(height), int(width)
-        if head[:2] == b"\xff\xd8":
-            f.seek(2)
-            size = _jpeg_size(f)
-            if size is not None:
-                return size
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"Cannot read the image {path}: the file is damaged or not an image; replace or "
-                         f"remove it.")
-    return int(image.shape[0]), int(image.shape[1])
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    """Walk the JPEG markers from after SOI to the first start-of-frame and read its size."""
-    while True:
-        byte = f.read(1)
-        while byte and byte != b"\xff":
-            byte = f.read(1)
-        while byte == b"\xff":
-            byte = f.read(1)
-        if not byte:
-            return None
-        marker = byte[0]
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:   # markers without a length
-            continue
-        length_bytes = f.read(2)
-        if len(length_bytes) < 2:
-            return None
-        (length,) = struct.unpack(">H", length_bytes)
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            data = f.read(5)
-            if len(data) < 5:
-                return None
-            height, width = struct.unpack(">HH", data[1:5])
-            return int(height), int(width)
-        f.seek(length - 2, os.SEEK_CUR)
-
-
-def video_info(path: Path) -> tuple[int, tuple[int, int]]:
-    """(frame count, (height, width)) of a video file as its container reports them."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise ValueError(f"OpenCV cannot open the video {path}: check the file, or convert it to mp4 "
-                             f"(e.g. with ffmpeg).")
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
-    finally:
-        capture.release()
-    return count, size
-
-
-# ----------------------------------------------------------------------------------------------------
-# listing
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key that orders the digit runs of a name by value: ``2.jpg`` < ``10.jpg``."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower())
-                 for part in re.split(r"(\d+)", name) if part)
-
-
-def list_frames(folder: Path) -> list[Path]:
-    """The image files of ``folder`` in numeric order (hidden files skipped)."""
-    files = [p for p in folder.iterdir()
-             if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()]
-    return sorted(files, key=lambda p: natural_key(p.name))
+# listing (file kinds, frame order and frame counts come from the one media layer: opencv_filter.media)
 
 
 def _subdirs(folder: Path) -> dict[str, Path]:
@@ -158,7 +77,7 @@ def _subdirs(folder: Path) -> dict[str, Path]:
 
 def _videos(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")}
+            if p.is_file() and is_video_file(p) and not p.name.startswith(".")}
 
 
 def _same_place(a: Path, b: Path) -> bool:
@@ -253,7 +172,7 @@ def _match_folders(rainy_root: Path, clean_root: Path, videos: bool) -> list[_Ca
                          f"folders (check for a trailing '/' or a symlink).")
     lister = _videos if videos else _subdirs
     rainy, clean = lister(rainy_root), lister(clean_root)
-    if not rainy and not videos and list_frames(rainy_root):
+    if not rainy and not videos and list_frame_files(rainy_root):
         raise ValueError(f"{rainy_root} holds frames directly instead of one folder per sequence: move them "
                          f"into {rainy_root}/<sequence>/ (and the clean ones into {clean_root}/<sequence>/).")
     what = "video files" if videos else "sequence folders"
@@ -396,7 +315,7 @@ def _frame_pair(name: str, rainy_dir: Path, clean_dir: Path):
     if _same_place(rainy_dir, clean_dir):
         raise ValueError(f"{rainy_dir} and {clean_dir} are the same folder (the clean frames would be the "
                          f"rainy ones)")
-    rainy, clean = list_frames(rainy_dir), list_frames(clean_dir)
+    rainy, clean = list_frame_files(rainy_dir), list_frame_files(clean_dir)
     if not rainy or not clean:
         raise ValueError(f"{rainy_dir if not rainy else clean_dir} holds no image frames")
     if len(rainy) != len(clean):
@@ -408,7 +327,7 @@ def _frame_pair(name: str, rainy_dir: Path, clean_dir: Path):
 
 
 def _video_pair(name: str, rainy: Path, clean: Path):
-    (rainy_count, rainy_size), (clean_count, clean_size) = video_info(rainy), video_info(clean)
+    (rainy_count, rainy_size), (clean_count, clean_size) = count_frames(rainy), count_frames(clean)
     if rainy_count != clean_count:
         raise ValueError(f"{rainy} has {rainy_count} frames but {clean} has {clean_count}")
     if rainy_size != clean_size:

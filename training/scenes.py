@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .datasets import read_frames
-from .layouts import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_frames, natural_key, video_info
+from opencv_filter.media import count_frames, is_image_file, is_video_file, list_frame_files, natural_key
 
 __all__ = ["FolderClips", "SKIMAGE_PHOTOS", "camera_clip", "load_skimage_photo", "photo_scene",
            "procedural_scene", "value_noise"]
@@ -270,14 +270,13 @@ class FolderClips:
                              f"of clean videos, frame folders or images.")
         self.items: list[tuple[str, Path | list[Path]]] = []
         for path in sorted(self.root.iterdir(), key=lambda p: natural_key(p.name)):
-            suffix = path.suffix.lower()
             if path.name.startswith("."):
                 continue
-            if path.is_dir() and list_frames(path):
-                self.items.append(("frames", list_frames(path)))
-            elif path.is_file() and suffix in VIDEO_EXTENSIONS:
+            if path.is_dir() and list_frame_files(path):
+                self.items.append(("frames", list_frame_files(path)))
+            elif path.is_file() and is_video_file(path):
                 self.items.append(("video", path))
-            elif path.is_file() and suffix in IMAGE_EXTENSIONS:
+            elif path.is_file() and is_image_file(path):
                 self.items.append(("photo", path))
         if not self.items:
             raise ValueError(f"The clean source {self.root} holds no videos, frame folders or images: add "
@@ -305,7 +304,7 @@ class FolderClips:
 
     @staticmethod
     def _check_length(kind: str, source: Path | list[Path], frames: int) -> int:
-        available = len(source) if kind == "frames" else video_info(source)[0]
+        available = len(source) if kind == "frames" else count_frames(source)[0]
         if available < frames:
             where = source[0].parent if kind == "frames" else source
             raise ValueError(f"The clean source {where} has {available} frames, fewer than the {frames} "

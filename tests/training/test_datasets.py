@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from training.datasets import VideoPairDataset, find_pairs, read_frames
-from training.layouts import image_size
+from opencv_filter.media import image_size
+from tests.opencv_filter.av_clips import encode, smooth_frames
 
 SIZE = 16
 
@@ -305,3 +306,13 @@ def test_crop_larger_than_frames_is_a_clear_error(pairs):
 def test_window_longer_than_sequences_is_a_clear_error(pairs):
     with pytest.raises(ValueError, match="fewer than the 9 frames"):
         VideoPairDataset(pairs, frames=9, crop=8)
+
+
+def test_video_pairs_are_counted_by_decoding_not_from_the_container(tmp_path):
+    """An audio track longer than the picture stretches the container's duration, not the frame count."""
+    for side in ("rainy", "clean"):
+        (tmp_path / side).mkdir()
+        encode(tmp_path / side / "clip.mkv", smooth_frames(12, (32, 24), seed=len(side)), audio_s=0.62)
+    (pair,) = find_pairs(tmp_path, "videos")
+    assert pair.num_frames == 12 and pair.size == (24, 32)
+    assert read_frames(pair.rainy).shape == (12, 24, 32, 3)
