@@ -23,11 +23,11 @@
 
 #include "VapourSynth4.h"
 
-/* Keep in sync with vsrainmamba.derain: tests/vsrainmamba/test_signature.py compares them. */
-#define RAINMAMBA_DERAIN_ARGS                                                                     \
-    "clip:vnode;model:data:opt;mode:data:opt;stride:int:opt;tile:int[]:opt;tile_pad:int[]:opt;"   \
-    "device_index:int:opt;fp16:int:opt;bf16:int:opt;batch_size:int:opt;num_streams:int:opt;"      \
-    "scene_change:int:opt;sc_threshold:float:opt;matrix:int:opt;cache_windows:int:opt;"
+/* Derain's argument string, generated from vsrainmamba/arguments.py by vsrainmamba/build.py. */
+#include "rainmamba_derain_args.h"
+#ifndef RAINMAMBA_DERAIN_ARGS
+#error "rainmamba_derain_args.h must define RAINMAMBA_DERAIN_ARGS: build with python -m vsrainmamba.build"
+#endif
 #define RAINMAMBA_BRIDGE_MODULE "vsrainmamba._bridge"
 #define RAINMAMBA_VERSION_MAJOR 0
 #define RAINMAMBA_VERSION_MINOR 1
