@@ -18,7 +18,7 @@ from models.engine import Derainer
 
 from .arguments import docstring
 from .formats import to_rgb
-from .frames import frame_to_tensor, write_tensor
+from .frames import NonFiniteFrame, frame_to_tensor, write_tensor
 from .options import engine_options
 from .scenes import ShotIndex, scene_cut_test
 from .server import FrameServer
@@ -63,12 +63,15 @@ def build_filter(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None
                for i in range(settings.num_streams)]
     detect = settings.scene_change and rgb.num_frames > 1
     shots = ShotIndex(rgb.num_frames, scene_cut_test(rgb, settings.sc_threshold) if detect else None)
-    server = FrameServer(engines, rgb.num_frames, lambda k: frame_to_tensor(rgb.get_frame(k)), shots,
+    server = FrameServer(engines, rgb.num_frames, lambda k: frame_to_tensor(rgb.get_frame(k), k), shots,
                          cache_windows=settings.cache_windows, threads=vs.core.num_threads)
 
     def render(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         try:
             image = server.frame(n)
+        except NonFiniteFrame as error:
+            raise vs.Error(f"rainmamba: frame {n} cannot be derained: {error}, which the network would spread over "
+                           "its whole window; replace them in the source clip first (e.g. with std.Expr).") from None
         except Exception as error:  # keep torch's deep traceback out of the frame error
             raise vs.Error(f"rainmamba: frame {n} failed: {type(error).__name__}: {error}") from None
         return write_tensor(image, f.copy())
