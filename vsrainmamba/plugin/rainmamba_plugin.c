@@ -11,6 +11,11 @@
  * Python entry point back through the registered function BridgeConnect as a VSFunction. The
  * plugin calls that VSFunction with its own arguments and returns the node it gets; a Python
  * exception comes back as an "error" message and surfaces as vs.Error with that message.
+ *
+ * BridgeConnect is an internal hand-over point, yet listed in core.rainmamba: VapourSynth (API4)
+ * has no hidden functions (every registered function is listed, and a plugin is read-only once
+ * its init returns), and the only public ways to turn a Python callable into a VSFunction, or a
+ * C VSNode into a Python clip, are the arguments and results of registered functions.
  */
 #include <stdio.h>
 #include <string.h>
