@@ -19,6 +19,7 @@ from models.engine import Derainer
 from .arguments import docstring
 from .formats import to_rgb
 from .frames import NonFiniteFrame, frame_to_tensor, write_tensor
+from .memory import HEAP
 from .options import engine_options
 from .scenes import ShotIndex, scene_cut_test
 from .server import FrameServer
@@ -74,7 +75,9 @@ def build_filter(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None
                            "its whole window; replace them in the source clip first (e.g. with std.Expr).") from None
         except Exception as error:  # keep torch's deep traceback out of the frame error
             raise vs.Error(f"rainmamba: frame {n} failed: {type(error).__name__}: {error}") from None
-        return write_tensor(image, f.copy())
+        frame = write_tensor(image, f.copy())
+        HEAP.tick()
+        return frame
 
     derained = vs.core.std.ModifyFrame(rgb, rgb, render)
     return view.restore(derained)
