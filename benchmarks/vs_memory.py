@@ -67,12 +67,9 @@ def measure(frames: int, width: int, height: int, fmt: int, render: str, every: 
             if n % every == 0 or n == frames - 1:
                 samples.append((n, rss_mb()))
     else:
-        done = [0]
-
         def progress(current: int, total: int) -> None:
             if current % every == 0 or current == total:
                 samples.append((current, rss_mb()))
-            done[0] = current
 
         with open(os.devnull, "wb") as sink:
             clip.output(sink, progress_update=progress)
@@ -81,7 +78,8 @@ def measure(frames: int, width: int, height: int, fmt: int, render: str, every: 
     growth = samples[-1][1] - base
     span = max(samples[-1][0] - every, 1)
     return {"frames": frames, "size": f"{width}x{height}", "format": vs.core.get_video_format(fmt).name,
-            "render": render, "heap_trim": HEAP.trim is not None, "threads": vs.core.num_threads, "torch_threads": torch.get_num_threads(),
+            "render": render, "heap_trim": HEAP.trim is not None, "threads": vs.core.num_threads,
+            "torch_threads": torch.get_num_threads(),
             "rss_start_mb": round(samples[0][1], 1), "rss_end_mb": round(samples[-1][1], 1),
             "growth_mb": round(growth, 1), "mb_per_1000_frames": round(growth / span * 1000, 1),
             "seconds": round(elapsed, 1), "samples": [(n, round(mb, 1)) for n, mb in samples]}

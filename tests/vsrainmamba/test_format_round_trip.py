@@ -55,7 +55,8 @@ def assert_identical(out: vs.VideoNode, expected: vs.VideoNode) -> None:
 
 OUTSIDE_THE_RGB_CUBE = [
     # limited-range 4:2:0 with sub-blacks (Y 4-15), superwhites (Y 236-250) and saturated chroma
-    pytest.param(vs.YUV420P8, 4, 250, {"_Matrix": 1, "_Range": 0}, {"matrix": 1, "range": 0}, id="yuv420p8-709-limited"),
+    pytest.param(vs.YUV420P8, 4, 250, {"_Matrix": 1, "_Range": 0}, {"matrix": 1, "range": 0},
+                 id="yuv420p8-709-limited"),
     pytest.param(vs.YUV444P8, 0, 255, {"_Matrix": 6, "_Range": 1}, {"matrix": 6, "range": 1}, id="yuv444p8-601-full"),
     pytest.param(vs.YUV422P8, 4, 250, {"_Matrix": 9, "_Range": 0}, {"matrix": 9, "range": 0}, id="yuv422p8-2020"),
     pytest.param(vs.GRAY8, 4, 250, {"_Range": 0}, {"range": 0}, id="gray8-limited"),
