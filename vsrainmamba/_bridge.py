@@ -7,16 +7,13 @@ readable ``vs.Error`` rather than a Python traceback (set ``VSRAINMAMBA_TRACEBAC
 """
 from __future__ import annotations
 
-import inspect
 import os
 import traceback
 
 import vapoursynth as vs
 
-from .filter import USER_ERRORS, build_filter, derain
-
-# Plugin arguments that VapourSynth passes as 0/1 ints but mean booleans.
-_BOOLEAN_ARGUMENTS = ("fp16", "bf16", "scene_change")
+from .arguments import from_plugin
+from .filter import USER_ERRORS, build_filter
 
 
 def connect() -> None:
@@ -24,15 +21,10 @@ def connect() -> None:
     vs.core.rainmamba.BridgeConnect(func=entry)
 
 
-def entry(**arguments: object) -> dict[str, object]:
-    """Build the filter from the plugin's arguments; the defaults of the ones not given are derain's."""
+def entry(**given: object) -> dict[str, object]:
+    """Build the filter from the plugin's arguments (the declared defaults for the ones not given)."""
     try:
-        for name in _BOOLEAN_ARGUMENTS:
-            if name in arguments:
-                arguments[name] = bool(arguments[name])
-        call = inspect.signature(derain).bind(**arguments)
-        call.apply_defaults()
-        return {"clip": build_filter(**call.arguments)}
+        return {"clip": build_filter(**from_plugin(given))}
     except BaseException as error:  # noqa: BLE001 - every failure must reach the user as a message
         message = str(error) if isinstance(error, USER_ERRORS) else f"{type(error).__name__}: {error}"
         if os.environ.get("VSRAINMAMBA_TRACEBACK"):

@@ -1,8 +1,8 @@
 """``vsrainmamba.derain``: RainMamba video deraining as a VapourSynth filter.
 
 Also reachable without importing this package as ``core.rainmamba.Derain(clip, ...)`` through the
-native plugin, which forwards to `build_filter` (the argument list is kept in sync with the plugin's
-by tests/vsrainmamba/test_signature.py).
+native plugin, which forwards to `build_filter`. Both take the arguments declared in
+`vsrainmamba.arguments`.
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from torch import nn
 import models
 from models.engine import Derainer
 
+from .arguments import docstring
 from .formats import to_rgb
-from .frames import frame_to_tensor, write_tensor
+from .frames import NonFiniteFrame, frame_to_tensor, write_tensor
+from .memory import HEAP
 from .options import engine_options
 from .scenes import ShotIndex, scene_cut_test
 from .server import FrameServer
@@ -33,39 +35,19 @@ def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = Non
            sc_threshold: float = 0.1, matrix: int | None = None, cache_windows: int | None = None) -> vs.VideoNode:
     """Remove rain from a clip with RainMamba; returns a clip of the same format, size, length and props.
 
-    Args:
-        clip: any constant-format, constant-size video clip. RGBS and RGBH are used directly; other
-            formats are converted to RGBS and back (YUV needs ``matrix`` or a ``_Matrix`` frame prop).
-        model: a preset name with installed weights (``"vrds"``, ``"lwdds"``, ``"rainvidss"``,
-            ``"rainsynall100"``; see ``rainmamba models import``), a path to an official ``.pth`` or a
-            project ``.safetensors`` checkpoint, or an ``nn.Module``. None: the shipped default model.
-        mode: ``"fast"`` (each frame computed once) or ``"official"`` (the authors' overlapping windows,
-            about T times slower).
-        stride: frames between window starts, 1..T; None: the mode's default.
-        tile: spatial tile as ``[width, height]`` or one int for both, multiples of 8; 0 = whole frame;
-            None: the model preset's tile. Smaller tiles need less memory.
-        tile_pad: overlap between tiles in pixels, ``[width, height]`` or one int; None: the preset's.
-        device_index: CUDA GPU number; -1 or ``"cpu"`` for the CPU; None: GPU 0 if present, else CPU.
-        fp16: run the network in half precision (CUDA only).
-        bf16: run it in bfloat16 instead, on a GPU (Ampere or newer) or a CPU (faster on CPUs with
-            AVX-512 BF16 or AMX); the scan state stays float32 either way.
-        batch_size: spatial tiles sent to the network per call.
-        num_streams: network copies working in parallel (one CUDA stream each on a GPU).
-        scene_change: never let a temporal window span a scene cut. Cuts come from the
-            ``_SceneChangePrev``/``_SceneChangeNext`` props, else from a luma difference.
-        sc_threshold: that luma difference (0..1) above which a frame starts a new scene.
-        matrix: YUV colour matrix as a ``_Matrix`` code (1 = BT.709, 6 = BT.601, 9 = BT.2020);
-            None: the first frame's ``_Matrix`` prop.
-        cache_windows: how many computed windows to keep (memory: each is T RGB float frames); None:
-            enough that frames requested in order never compute a window twice.
+    The arguments are declared once in `vsrainmamba.arguments` (also the plugin's argument list);
+    their descriptions follow.
+
     """
+    arguments = dict(locals())  # exactly the declared arguments: test_signature.py checks the names
     try:
-        return build_filter(clip, model=model, mode=mode, stride=stride, tile=tile, tile_pad=tile_pad,
-                            device_index=device_index, fp16=fp16, bf16=bf16, batch_size=batch_size, num_streams=num_streams,
-                            scene_change=scene_change, sc_threshold=sc_threshold, matrix=matrix,
-                            cache_windows=cache_windows)
+        return build_filter(**arguments)
     except USER_ERRORS as error:
         raise vs.Error(f"vsrainmamba.derain: {error}") from None
+
+
+if derain.__doc__:  # None under python -OO
+    derain.__doc__ += docstring()
 
 
 def build_filter(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None, matrix: int | None,
@@ -80,15 +62,20 @@ def build_filter(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None
                for i in range(settings.num_streams)]
     detect = settings.scene_change and rgb.num_frames > 1
     shots = ShotIndex(rgb.num_frames, scene_cut_test(rgb, settings.sc_threshold) if detect else None)
-    server = FrameServer(engines, rgb.num_frames, lambda k: frame_to_tensor(rgb.get_frame(k)), shots,
+    server = FrameServer(engines, rgb.num_frames, lambda k: frame_to_tensor(rgb.get_frame(k), k), shots,
                          cache_windows=settings.cache_windows, threads=vs.core.num_threads)
 
     def render(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         try:
             image = server.frame(n)
+        except NonFiniteFrame as error:
+            raise vs.Error(f"rainmamba: frame {n} cannot be derained: {error}, which the network would spread over "
+                           "its whole window; replace them in the source clip first (e.g. with std.Expr).") from None
         except Exception as error:  # keep torch's deep traceback out of the frame error
             raise vs.Error(f"rainmamba: frame {n} failed: {type(error).__name__}: {error}") from None
-        return write_tensor(image, f.copy())
+        frame = write_tensor(image, f.copy())
+        HEAP.tick()
+        return frame
 
     derained = vs.core.std.ModifyFrame(rgb, rgb, render)
     return view.restore(derained)

@@ -4,6 +4,10 @@ YUV needs a colour matrix: the ``matrix`` argument, else the first frame's ``_Ma
 neither says, the conversion would silently guess, so it is refused with a message saying how to set
 it. Range and chroma siting follow the first frame's ``_Range``/``_ChromaLocation`` (VapourSynth's
 defaults when absent). The original frame props are copied back onto every output frame.
+
+Nothing here clips: the RGBS intermediate keeps what falls outside [0, 1] (superwhites, sub-blacks,
+YUV colours outside the RGB cube), so with an identity network the output equals a plain
+``core.resize`` round trip bit for bit (tests/vsrainmamba/test_format_round_trip.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Copy pixels between VapourSynth RGBS/RGBH frames and the engine's (3, H, W) float32 tensors."""
+"""Copy pixels between VapourSynth RGBS/RGBH frames and the engine's (3, H, W) float32 tensors.
+
+Input frames are checked here, where their number is known: one NaN or infinite pixel would spread
+over every frame of the network's window, so such a frame is refused with `NonFiniteFrame`.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +10,21 @@ import torch
 import vapoursynth as vs
 
 
-def frame_to_tensor(frame: vs.VideoFrame) -> torch.Tensor:
-    """An RGBS or RGBH frame as a (3, H, W) float32 CPU tensor (a copy: frames are read-only)."""
+class NonFiniteFrame(ValueError):
+    """Input frame ``n`` holds NaN or infinite values; every output frame whose window needs it fails."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(f"input frame {n} has NaN or infinite pixel values")
+        self.n = n
+
+
+def frame_to_tensor(frame: vs.VideoFrame, n: int) -> torch.Tensor:
+    """Input frame ``n`` (RGBS or RGBH) as a (3, H, W) float32 CPU tensor (a copy: frames are
+    read-only); `NonFiniteFrame` if any value is NaN or infinite."""
     planes = np.stack([np.asarray(frame[p]) for p in range(3)]).astype(np.float32, copy=False)
+    # min/max propagate NaN and keep +-inf: two reductions, no per-pixel mask
+    if not (np.isfinite(planes.min()) and np.isfinite(planes.max())):
+        raise NonFiniteFrame(n)
     return torch.from_numpy(planes)
 
 

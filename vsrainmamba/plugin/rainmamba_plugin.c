@@ -11,6 +11,11 @@
  * Python entry point back through the registered function BridgeConnect as a VSFunction. The
  * plugin calls that VSFunction with its own arguments and returns the node it gets; a Python
  * exception comes back as an "error" message and surfaces as vs.Error with that message.
+ *
+ * BridgeConnect is an internal hand-over point, yet listed in core.rainmamba: VapourSynth (API4)
+ * has no hidden functions (every registered function is listed, and a plugin is read-only once
+ * its init returns), and the only public ways to turn a Python callable into a VSFunction, or a
+ * C VSNode into a Python clip, are the arguments and results of registered functions.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,11 +28,11 @@
 
 #include "VapourSynth4.h"
 
-/* Keep in sync with vsrainmamba.derain: tests/vsrainmamba/test_signature.py compares them. */
-#define RAINMAMBA_DERAIN_ARGS                                                                     \
-    "clip:vnode;model:data:opt;mode:data:opt;stride:int:opt;tile:int[]:opt;tile_pad:int[]:opt;"   \
-    "device_index:int:opt;fp16:int:opt;bf16:int:opt;batch_size:int:opt;num_streams:int:opt;"      \
-    "scene_change:int:opt;sc_threshold:float:opt;matrix:int:opt;cache_windows:int:opt;"
+/* Derain's argument string, generated from vsrainmamba/arguments.py by vsrainmamba/build.py. */
+#include "rainmamba_derain_args.h"
+#ifndef RAINMAMBA_DERAIN_ARGS
+#error "rainmamba_derain_args.h must define RAINMAMBA_DERAIN_ARGS: build with python -m vsrainmamba.build"
+#endif
 #define RAINMAMBA_BRIDGE_MODULE "vsrainmamba._bridge"
 #define RAINMAMBA_VERSION_MAJOR 0
 #define RAINMAMBA_VERSION_MINOR 1
