@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load, save_checkpoint
+from .checkpoint import CheckpointError, load, save_checkpoint
 from .network import build
 from .presets import PRESETS, get_preset
 
@@ -36,7 +36,11 @@ def installed_weights() -> dict[str, Path]:
 
 
 def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
-    """Convert an official (or any supported) checkpoint to the project format and install it under its preset."""
+    """Convert an official (or any supported) checkpoint to the project format and install it under its preset.
+
+    The file is checked fully (names, shapes, finite values) before anything is written; the install is
+    atomic, so a refused write (:class:`~models.atomic.WriteError`) keeps the model installed before.
+    """
     net = load(path, preset=preset)
     provenance = dict(net.provenance, imported_from=str(Path(path).resolve()))
     return save_checkpoint(net, model_dir() / f"{net.preset.name}.safetensors", provenance)
@@ -69,4 +73,11 @@ def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
                 f"{preset.weights_file or 'them'} from {where}, then run "
                 f"`rainmamba models import {preset.weights_file or 'WEIGHTS.pth'} --preset {preset.name}`.")
         return load(path, device=device)
-    return load(text, device=device)
+    try:
+        return load(text, device=device)
+    except CheckpointError as err:
+        if not err.presets:
+            raise
+        # derain, evaluate and Derain(model=) take no preset: the way to choose one is to import the file
+        raise err.with_hint(f"Install it under its preset with `rainmamba models import {text} --preset "
+                            f"{err.presets[0]}`, then give the preset's name as the model.") from None
