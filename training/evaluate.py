@@ -173,7 +173,7 @@ def _length(pairs, name: str) -> int:
 def _save_frame(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"cannot write {path}: check that the folder is writable.")
+        raise ValueError(f"Cannot write {path}: check that the folder is writable.")
 
 
 def write_report(report: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -7,9 +7,8 @@ resumed from a checkpoint therefore replays exactly what the interrupted run wou
 states saved alongside cover anything else that draws from the global generators.
 
 A step whose loss or gradients are not finite is skipped; ``max_bad_steps`` of them in a row mean the run
-has diverged: it stops with :class:`TrainingDiverged`, exports nothing, and names its last good checkpoint.
-A checkpoint is good once a finite step has followed it (its weights did not lead straight to NaN); the
-newest good one is kept whatever ``keep_last`` says, and none is written during a run of non-finite steps.
+has diverged (:mod:`training.divergence`): it stops with :class:`TrainingDiverged`, exports nothing, and
+names its last good checkpoint, which is kept whatever ``keep_last`` says.
 """
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ from models.atomic import write_atomic
 from models.checkpoint import non_finite_tensors
 
 from .config import TrainConfig, build_config, resolve
+from .divergence import DivergenceGuard, TrainingDiverged
 from .distributed import (DistContext, ResumableSampler, all_gather_objects, any_rank, mean_across_ranks,
                           setup_distributed)
 from .losses import DCLL_LAYERS, PERCEPTUAL_LAYERS, DCLLoss, PerceptualLoss, RainMambaLoss
@@ -45,10 +45,6 @@ from .vgg import VGGWeightsError, load_vgg_features
 
 EXPORT_NAME = "model.safetensors"
 _TERMS = ("charbonnier", "perceptual", "dcll")
-
-
-class TrainingDiverged(RuntimeError):
-    """The run stopped because its steps kept being non-finite; the message names the last good checkpoint."""
 
 
 @dataclass
@@ -153,11 +149,9 @@ class Trainer:
         self.sampler = ResumableSampler(len(self.dataset), self.config.batch_size, self.ctx.rank,
                                         self.ctx.world_size, self.config.seed)
         if self.sampler.batches_per_epoch() < 1:
-            raise ValueError("the training set gives no whole batch: lower --batch-size or add data.")
+            raise ValueError("The training set gives no whole batch: lower --batch-size or add data.")
         self.iteration, self.epoch, self.batch_in_epoch, self.skipped = 0, 0, 0, 0
-        self.bad_streak = 0  # non-finite steps in a row
-        self.last_good: Path | None = None     # newest checkpoint a finite step has followed
-        self._unconfirmed: Path | None = None  # newest checkpoint, until a finite step follows it
+        self.guard = DivergenceGuard(self.config.max_bad_steps)
         self._seed_globals()
         if resume_state is not None:
             self._restore(resume_state)
@@ -178,7 +172,7 @@ class Trainer:
         from .datasets import find_pairs
 
         if not config.data:
-            raise ValueError("give the training data with --data ROOT (and --layout).")
+            raise ValueError("Give the training data with --data ROOT (and --layout).")
         return find_pairs(config.data, config.layout, config.split, rainy_dir=config.rainy_dir,
                           clean_dir=config.clean_dir)
 
@@ -272,15 +266,15 @@ class Trainer:
         }
 
     def _checkpoint(self) -> None:
-        if self.bad_streak:  # the same on every rank; only weights after a finite step count as good
+        if self.guard.streak:  # the same on every rank; the weights did not change since the last checkpoint
             self.log.info(f"checkpoint at iteration {self.iteration} postponed: the last step was not finite")
             return
         state = self._state()  # every rank takes part in gathering the RNG states
         path = checkpoint_dir(self.run_dir) / checkpoint_name(self.iteration)
         if self.ctx.is_main:
-            save_state(state, self.run_dir, self.iteration, self.config.keep_last, keep=self.last_good)
+            save_state(state, self.run_dir, self.iteration, self.config.keep_last, keep=self.guard.last_good)
             self.log.info(f"checkpoint {path}")
-        self._unconfirmed = path
+        self.guard.saved(path)
 
     def _restore(self, state: dict[str, Any]) -> None:
         for problem in state.get("passed_over", []):
@@ -301,7 +295,8 @@ class Trainer:
             self.batch_in_epoch = consumed // self.ctx.world_size
             self.log.info(f"WARNING: resuming with {self.ctx.world_size} processes where the checkpoint had "
                           f"{saved_world}: training continues, but not bit-identically to the original run.")
-        self._unconfirmed = Path(state["resumed_from"]) if state.get("resumed_from") else None
+        if state.get("resumed_from"):
+            self.guard.saved(Path(state["resumed_from"]))
         self.log.info(f"resumed at iteration {self.iteration} (epoch {self.epoch}, batch {self.batch_in_epoch})")
         if state.get("changed_settings"):
             self.log.info(f"settings changed since the checkpoint: {', '.join(state['changed_settings'])}")
@@ -382,10 +377,7 @@ class Trainer:
                     self.iteration += 1
                     self.batch_in_epoch += 1
                     self.last_loss = values["loss"]
-                    self.bad_streak = self.bad_streak + 1 if values["skipped"] else 0
-                    if not values["skipped"] and self._unconfirmed is not None:
-                        self.last_good, self._unconfirmed = self._unconfirmed, None
-                    if self.bad_streak >= cfg.max_bad_steps:
+                    if self.guard.step(bool(values["skipped"])):
                         self.log.record(self.iteration, values)
                         raise self._diverged()
                     if self.iteration % cfg.log_every == 0 or self.iteration == cfg.iterations:
@@ -407,23 +399,14 @@ class Trainer:
                            metrics)
 
     def _diverged(self) -> TrainingDiverged:
-        """The error that stops a diverged run: what happened, the last good checkpoint, what to try."""
-        cfg, last = self.config, self.last_good
-        first = self.iteration - self.bad_streak + 1
-        suspect = [p for _, p in list_checkpoints(self.run_dir) if last is not None and p.name > last.name]
+        """Stop: set aside the checkpoints that led to NaN (so --resume skips them), say what to try."""
+        suspect = self.guard.suspect([p for _, p in list_checkpoints(self.run_dir)])
         if self.ctx.is_main:
-            for path in suspect:  # kept for inspection, but --resume must not pick the weights that led to NaN
+            for path in suspect:
                 path.rename(path.with_name(path.name + ".diverged"))
-        renamed = f" (newer ones renamed *.diverged)" if suspect else ""
-        where = (f"The last good checkpoint is {last}{renamed}: `rainmamba train --out {cfg.out} --resume --lr "
-                 "LOWER` continues from it" if last is not None else
-                 "No checkpoint before it is good (a finite step followed none): start again")
-        message = (f"Training diverged: iterations {first}-{self.iteration} ({self.bad_streak} in a row, "
-                   f"--max-bad-steps {cfg.max_bad_steps}) had a non-finite loss or gradients, so the run stopped "
-                   f"and exported nothing. {where}. Try a lower --lr (this run: {cfg.lr:g}), --clip-grad 1, or "
-                   "--amp off.")
-        self.log.info(message, console=False)
-        return TrainingDiverged(message)
+        error = self.guard.error(self.iteration, self.config.out, self.config.lr, renamed=bool(suspect))
+        self.log.info(str(error), console=False)
+        return error
 
     # ------------------------------------------------------------------------------- end products
     def _validate(self) -> dict[str, Any] | None:
