@@ -98,6 +98,23 @@ def test_bench_json_on_a_full_or_read_only_disk(run_rainmamba, tmpfs):
     full = run_rainmamba(*args, str(disk.path / "bench.json"))
     assert_one_line_error(full, f"Cannot write {disk.path / 'bench.json'}", "disk is full")
     disk.read_only()
-    ro = run_rainmamba(*args, str(disk.path / "bench.json"))
-    assert_one_line_error(ro, str(disk.path / "bench.json"), "read-only")
+    ro = run_rainmamba(*args, "disk/bench.json")  # relative to the working folder: printed the same way
+    assert_one_line_error(ro, "Cannot write disk/bench.json", "read-only")
     assert (disk.path / "bench.json").read_text() == "earlier"
+
+
+def test_write_errors_name_the_path_as_given_and_say_the_cause(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from models.atomic import WriteError, write_atomic
+
+    assert str(WriteError("out/x.json", PermissionError(errno.EACCES, "Permission denied"))) == (
+        "Cannot write out/x.json: permission denied: write to a folder you may write to.")
+    assert "Input/output error" in str(WriteError("x", OSError(errno.EIO, "Input/output error")))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("a file, not a folder")
+    with pytest.raises(WriteError, match=r"^Cannot write file/report.json: "):
+        write_atomic("file/report.json", "{}")
+    assert (tmp_path / "file").read_text() == "a file, not a folder"

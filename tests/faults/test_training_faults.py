@@ -95,3 +95,28 @@ def test_a_run_folder_is_printed_as_given(run_rainmamba, synth_data, tmp_path):
     result = run_rainmamba("train", "--preset", "tiny", "--data", str(synth_data), "--out", "runs/ref")
     assert_one_line_error(result, "runs/ref already holds checkpoints", "--resume")
     assert "Runs/ref" not in result.stdout
+
+
+def test_fine_tuning_from_non_finite_weights_is_refused(run_rainmamba, tiny_files, synth_data):
+    result = run_rainmamba("train", "--init", str(tiny_files / "inf.safetensors"), "--data", str(synth_data),
+                           "--out", "run", "--iterations", "1", "--frames", "3", "--crop", "32")
+    assert_one_line_error(result, str(tiny_files / "inf.safetensors"), "infinite", "conv_last.weight")
+
+
+def test_a_run_that_ends_with_non_finite_weights_exports_nothing(tmp_path, synth_data, monkeypatch):
+    import pytest
+
+    import models
+    from training.config import build_config
+    from training.trainer import Trainer, TrainingDiverged
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    net = models.build("tiny")
+    with torch.no_grad():
+        net.conv_last.bias.fill_(float("nan"))  # every step is NaN, but fewer than --max-bad-steps
+    config = build_config(overrides=dict(preset="tiny", data=str(synth_data), out=str(tmp_path / "run"), crop=32,
+                                         frames=3, batch_size=1, iterations=2, progress=False, threads=1,
+                                         max_bad_steps=5, tensorboard=False))
+    with pytest.raises(TrainingDiverged, match=r"conv_last.bias\), so nothing was exported"):
+        Trainer(config, net=net).run()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
