@@ -129,6 +129,8 @@ def _check_format_version(metadata: Mapping[str, str], shown: str) -> None:
 def _read_torch(path: Path, shown: str) -> Checkpoint:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise CheckpointError(f"Cannot read checkpoint {shown}: permission denied.") from None
     except Exception as err:  # torch raises many kinds (UnpicklingError, RuntimeError, EOFError, ...)
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "Unsupported global" in str(err):

@@ -84,3 +84,13 @@ def test_model_paths_are_described_as_given(run_rainmamba, tiny_files, synth_dat
     line = assert_one_line_error(run_rainmamba("derain", clip, "out", "--model", "./random.pth"),
                                  "Cannot read checkpoint ./random.pth", "truncated or corrupt")
     assert "Python objects" not in line
+
+
+def test_an_unreadable_file_says_permission_denied(tiny_files, monkeypatch):
+    """Root reads every file whatever its mode, so the refusal is simulated where torch opens it."""
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(CheckpointError, match=r"^Cannot read checkpoint .*tiny.pth: permission denied\.$"):
+        models.read_checkpoint(tiny_files / "tiny.pth")
