@@ -15,6 +15,7 @@ import torch
 
 from . import bench_measure as bm
 from . import backends, scan
+from .atomic import WriteError, check_writable, write_atomic
 from .options import CLI, parse_dtype, resolve_device
 from .sizes import parse_size
 
@@ -158,6 +159,12 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
                 _bad(f"Unknown scan backend {name!r}: use {', '.join(scan.BACKENDS)} or all.")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    try:  # an output that cannot be written should not cost the whole benchmark first
+        for output in (json_path, markdown_path):
+            if output is not None:
+                check_writable(output)
+    except WriteError as err:
+        raise click.ClickException(str(err)) from None
 
     def log(message: str) -> None:
         click.echo(f"  {message}", err=True)
@@ -180,19 +187,21 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
                                batch_size, authors, authors_engine, repeat, do_windows, log)
     text = render(rows)
     click.echo("\n" + text)
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        settings = {"device": str(dev), "dtypes": dtypes, "presets": presets, "sizes": sizes, "frames": frames,
-                    "mode": mode, "batch_size": batch_size, "authors_scan": authors, "repeat": repeat,
-                    "argv": sys.argv[1:]}
-        json_path.write_text(json.dumps({"machine": machine, "settings": settings, "results": rows}, indent=2))
-        click.echo(f"wrote {json_path}")
-    if markdown_path:
-        markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        gpu = f", GPU {machine['gpu']}" if "gpu" in machine else ""
-        header = f"Machine: {machine['cpu']}, {machine['cpu_cores']} cores{gpu}, torch {machine['torch']}.\n\n"
-        markdown_path.write_text(header + render(rows, markdown=True))
-        click.echo(f"wrote {markdown_path}")
+    try:
+        if json_path:
+            settings = {"device": str(dev), "dtypes": dtypes, "presets": presets, "sizes": sizes,
+                        "frames": frames, "mode": mode, "batch_size": batch_size, "authors_scan": authors,
+                        "repeat": repeat, "argv": sys.argv[1:]}
+            write_atomic(json_path, json.dumps({"machine": machine, "settings": settings, "results": rows},
+                                               indent=2))
+            click.echo(f"wrote {json_path}")
+        if markdown_path:
+            gpu = f", GPU {machine['gpu']}" if "gpu" in machine else ""
+            header = f"Machine: {machine['cpu']}, {machine['cpu_cores']} cores{gpu}, torch {machine['torch']}.\n\n"
+            write_atomic(markdown_path, header + render(rows, markdown=True))
+            click.echo(f"wrote {markdown_path}")
+    except WriteError as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _bad(message: str):

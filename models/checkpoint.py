@@ -2,15 +2,16 @@
 
 Every file is untrusted input. ``.pth`` files are read with ``torch.load(weights_only=True)`` so nothing in
 them can run; our own files are safetensors with a JSON metadata entry (preset, architecture, provenance),
-which need no pickle at all. Loading is strict, and a mismatch names the tensors that differ.
+which need no pickle at all. Loading is strict: a mismatch names the tensors that differ, and a NaN or
+infinite value (a diverged training run's weights) names the first tensor holding one.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .atomic import write_atomic
 from .network import RainMamba, build
 from .presets import PRESETS, Architecture, Preset, TestProtocol, TrainingRecipe, get_preset
 
@@ -27,7 +29,26 @@ _SAFETENSORS_SUFFIXES = (".safetensors", ".st")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used as asked; the message says what differs and what to do."""
+    """A checkpoint that cannot be used as asked: ``problem`` says what is wrong, ``hint`` what to do.
+
+    The problem is a sentence and so is the hint. ``presets`` lists the presets the tensors fit when choosing one would fix it. Callers that know the
+    user's own terms (a command's options, a function's arguments) replace the hint with :meth:`with_hint`,
+    so a message never names an option that the command printing it lacks.
+    """
+
+    def __init__(self, problem: str, hint: str = "", presets: tuple[str, ...] = ()) -> None:
+        self.problem, self.hint, self.presets = problem, hint, presets
+        super().__init__(f"{problem} {hint}".strip())
+
+    def with_hint(self, hint: str) -> "CheckpointError":
+        """The same error with the caller's remedy."""
+        err = copy.copy(self)
+        err.hint, err.args = hint, (f"{self.problem} {hint}".strip(),)
+        return err
+
+
+FORMAT_NEWER = ("Checkpoint {path} was written by a newer vsrainmamba (format version {found}; this one reads "
+                "version {ours}): upgrade vsrainmamba (`pip install -U vsrainmamba`) to load it.")
 
 
 @dataclasses.dataclass
@@ -43,15 +64,25 @@ class Checkpoint:
 
 # ---------------------------------------------------------------------------------------------- reading
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read any supported checkpoint file without building a network."""
-    path = Path(path)
+    """Read any supported checkpoint file without building a network (messages show ``path`` as given)."""
+    shown = os.fspath(path)
+    if not shown:
+        raise CheckpointError("No checkpoint given (the model path is empty): give the path of a "
+                              ".safetensors or .pth file, or a preset name.")
+    path = Path(shown)
+    if path.is_dir():
+        raise CheckpointError(f"Checkpoint {shown} is a folder: give the path of a .safetensors or .pth file "
+                              "inside it.")
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} does not exist: check the path, or run `rainmamba models list`.")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"Checkpoint {path} is empty: download or export it again.")
-    if path.suffix.lower() in _SAFETENSORS_SUFFIXES or _looks_like_safetensors(path):
-        return _read_project(path)
-    return _read_torch(path)
+        raise CheckpointError(f"Checkpoint {shown} does not exist: check the path, or run `rainmamba models list`.")
+    try:
+        if path.stat().st_size == 0:
+            raise CheckpointError(f"Checkpoint {shown} is empty: download or export it again.")
+        if path.suffix.lower() in _SAFETENSORS_SUFFIXES or _looks_like_safetensors(path):
+            return _read_project(path, shown)
+    except PermissionError:
+        raise CheckpointError(f"Cannot read checkpoint {shown}: permission denied.") from None
+    return _read_torch(path, shown)
 
 
 def _looks_like_safetensors(path: Path) -> bool:
@@ -60,7 +91,7 @@ def _looks_like_safetensors(path: Path) -> bool:
     return len(head) == 9 and int.from_bytes(head[:8], "little") < (1 << 30) and head[8:9] == b"{"
 
 
-def _read_project(path: Path) -> Checkpoint:
+def _read_project(path: Path, shown: str) -> Checkpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -69,8 +100,9 @@ def _read_project(path: Path) -> Checkpoint:
             metadata = f.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"Checkpoint {path} is truncated or corrupt ({err}): download or export it "
+        raise CheckpointError(f"Checkpoint {shown} is truncated or corrupt ({err}): download or export it "
                               "again.") from None
+    _check_format_version(metadata, shown)
     preset = None
     if "architecture" in metadata:
         preset = preset_from_metadata(*(json.loads(metadata[key]) if key in metadata else None
@@ -82,19 +114,34 @@ def _read_project(path: Path) -> Checkpoint:
     return Checkpoint(_strip_prefixes(tensors), fmt, preset, provenance)
 
 
-def _read_torch(path: Path) -> Checkpoint:
+def _check_format_version(metadata: Mapping[str, str], shown: str) -> None:
+    """Refuse a project file of a format version this code does not know (written by a newer release)."""
+    if metadata.get("format") != FORMAT_NAME:
+        return
+    found = metadata.get("format_version", FORMAT_VERSION)
+    if found == FORMAT_VERSION:
+        return
+    if found.isdigit() and int(found) > int(FORMAT_VERSION):
+        raise CheckpointError(FORMAT_NEWER.format(path=shown, found=found, ours=FORMAT_VERSION))
+    raise CheckpointError(f"Checkpoint {shown} has an unknown format version {found!r} (this vsrainmamba reads "
+                          f"version {FORMAT_VERSION}): export or import it again.")
+
+
+def _read_torch(path: Path, shown: str) -> Checkpoint:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise CheckpointError(f"Cannot read checkpoint {shown}: permission denied.") from None
     except Exception as err:  # torch raises many kinds (UnpicklingError, RuntimeError, EOFError, ...)
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
+        if "Unsupported global" in str(err):
             reason = "it contains Python objects other than tensors, which are not loaded for safety"
         else:
             reason = f"it is truncated or corrupt, or not a PyTorch file ({first_line.split('. ')[0][:160]})"
-        raise CheckpointError(f"Cannot read checkpoint {path}: {reason}. Use the authors' released .pth or a "
+        raise CheckpointError(f"Cannot read checkpoint {shown}: {reason}. Use the authors' released .pth or a "
                               "file written by `rainmamba train` / `rainmamba models import`.") from None
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"Checkpoint {path} holds a {type(obj).__name__}, not a state_dict.")
+        raise CheckpointError(f"Checkpoint {shown} holds a {type(obj).__name__}, not a state_dict.")
     meta = obj.get("meta") if isinstance(obj.get("meta"), Mapping) else {}
     if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         tensors, fmt = obj["state_dict"], "mmcv"
@@ -104,7 +151,7 @@ def _read_torch(path: Path) -> Checkpoint:
         tensors, fmt = obj, "state_dict"
     tensors = {k: v for k, v in tensors.items() if isinstance(v, Tensor)}
     if not tensors:
-        raise CheckpointError(f"Checkpoint {path} contains no tensors.")
+        raise CheckpointError(f"Checkpoint {shown} contains no tensors.")
     config = meta.get("config", "") if isinstance(meta.get("config", ""), str) else ""
     provenance = {"source_file": path.name, "format": fmt}
     for key in ("iter", "epoch", "exp_name", "mmedit_version", "time"):
@@ -145,8 +192,8 @@ def infer_preset(ckpt: Checkpoint, preset: str | Preset | None = None) -> Preset
         return PRESETS["rainsynall100"]
     candidates = [n for n, p in PRESETS.items() if p.arch.num_features == channels] or list(PRESETS)
     raise CheckpointError(
-        f"Cannot tell which preset this checkpoint is for (C={channels}; it could be {', '.join(candidates)}): "
-        "pass preset=..., e.g. models.load(path, preset='vrds') or `--preset vrds`.")
+        f"Cannot tell which preset this checkpoint is for (C={channels}; it could be {', '.join(candidates)}).",
+        f"Pass preset='{candidates[0]}' (the preset the weights were trained with).", presets=tuple(candidates))
 
 
 def _channels(state_dict: Mapping[str, Tensor]) -> int | None:
@@ -197,9 +244,37 @@ def check_state_dict(net: nn.Module, state_dict: Mapping[str, Tensor], preset: P
             more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
             problems.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
     fits = [name for name in PRESETS if name != preset.name and _fits(name, got)]
-    hint = (f" The tensors fit the preset {' / '.join(fits)}: pass preset='{fits[0]}'." if fits else
-            " Is it a RainMamba checkpoint? Use the authors' released .pth or a file from `rainmamba train`.")
-    raise CheckpointError(f"Checkpoint does not match preset '{preset.name}': {'; '.join(problems)}.{hint}")
+    hint = (f"The tensors fit the preset {' / '.join(fits)}: pass preset='{fits[0]}'." if fits else
+            "Is it a RainMamba checkpoint? Use the authors' released .pth or a file from `rainmamba train`.")
+    raise CheckpointError(f"Checkpoint does not match preset '{preset.name}': {'; '.join(problems)}.", hint,
+                          presets=tuple(fits))
+
+
+def non_finite_tensors(state_dict: Mapping[str, Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity, in order."""
+    return [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite(state_dict: Mapping[str, Tensor], shown: str | os.PathLike = "") -> None:
+    """Raise a CheckpointError naming the first tensor holding a NaN or an infinity (and how many do)."""
+    bad = non_finite_tensors(state_dict)
+    if not bad:
+        return
+    first = state_dict[bad[0]]
+    kinds = " and ".join(k for k, f in (("NaN", torch.isnan), ("infinite", torch.isinf)) if bool(f(first).any()))
+    where = f"Checkpoint {os.fspath(shown)}" if os.fspath(shown) else "The checkpoint"
+    more = f" ({len(bad) - 1} more tensors too)" if len(bad) > 1 else ""
+    raise CheckpointError(f"{where} holds {kinds} values in {bad[0]}{more}, so its output would be garbage "
+                          "(weights of a diverged training run?).",
+                          "Use another file, e.g. an earlier checkpoint of the run.")
+
+
+def check_loadable(ckpt: Checkpoint, preset: Preset, shown: str | os.PathLike = "") -> None:
+    """Everything a strict load checks, without building real tensors: names, shapes, finite values."""
+    with torch.device("meta"):
+        net = build(preset)
+    check_state_dict(net, ckpt.state_dict, preset)
+    check_finite(ckpt.state_dict, shown)
 
 
 def _expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
@@ -225,9 +300,9 @@ def load(path: str | os.PathLike, preset: str | Preset | None = None,
     """
     ckpt = read_checkpoint(path)
     chosen = infer_preset(ckpt, preset)
+    check_loadable(ckpt, chosen, path)
     with torch.device("meta"):
         net = build(chosen)
-    check_state_dict(net, ckpt.state_dict, chosen)
     net.load_state_dict(ckpt.state_dict, strict=True, assign=True)
     net.provenance = ckpt.provenance
     return net.to(device or "cpu").float().eval()
@@ -239,12 +314,11 @@ def save_checkpoint(net: RainMamba, path: str | os.PathLike, provenance: Mapping
     """Write ``net`` in the project format (safetensors + JSON metadata), atomically.
 
     ``provenance`` records where the weights came from (training run, data, iterations, metrics, source file);
-    ``dtype=torch.float16`` halves the file for shipping (loading converts back to float32).
+    ``dtype=torch.float16`` halves the file for shipping (loading converts back to float32). A disk that
+    refuses the file raises :class:`~models.atomic.WriteError` and leaves any earlier file at ``path``.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     preset: Preset = net.preset
     tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in net.state_dict().items()}
@@ -257,12 +331,4 @@ def save_checkpoint(net: RainMamba, path: str | os.PathLike, provenance: Mapping
         "recipe": json.dumps(dataclasses.asdict(preset.recipe)),
         "provenance": json.dumps(dict(provenance or {}), default=str),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, save(tensors, metadata=metadata))

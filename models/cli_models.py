@@ -5,10 +5,8 @@ from collections import Counter
 from pathlib import Path
 
 import click
-import torch
 
-from .checkpoint import CheckpointError, check_state_dict, infer_preset, read_checkpoint
-from .network import build
+from .checkpoint import CheckpointError, check_loadable, infer_preset, read_checkpoint
 from .presets import PRESETS
 from .registry import DEFAULT_MODEL_FILE, import_official, installed_weights, model_dir
 
@@ -43,12 +41,22 @@ def list_command() -> None:
                    f"{','.join(map(str, window.tile_overlap)):<15}{where}")
 
 
+def _with_option_hint(err: CheckpointError) -> CheckpointError:
+    """The error in this group's terms: choosing a preset is `--preset NAME`."""
+    return err.with_hint(f"Pass --preset {err.presets[0]} (the preset the weights were trained with).") \
+        if err.presets else err
+
+
 @models_group.command("info")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--preset", help="Preset to check the file against (default: inferred from the file).")
 @click.option("--tensors", is_flag=True, help="Also list every tensor name and shape.")
 def info_command(path: Path, preset: str | None, tensors: bool) -> None:
-    """Describe a checkpoint: format, preset, parameter count, provenance, and whether it loads strictly."""
+    """Describe a checkpoint: format, preset, parameter count, provenance, and whether it loads strictly.
+
+    Exits with status 1 when the file would not load (wrong or unknown preset, missing or mis-shaped
+    tensors, NaN or infinite weights), after describing what it holds.
+    """
     try:
         ckpt = read_checkpoint(path)
     except CheckpointError as err:
@@ -58,19 +66,21 @@ def info_command(path: Path, preset: str | None, tensors: bool) -> None:
     click.echo(f"tensors:     {len(ckpt.state_dict)} "
                f"({sum(t.numel() for t in ckpt.state_dict.values()):,} values, "
                f"{', '.join(f'{n} {d}' for d, n in Counter(str(t.dtype).replace('torch.', '') for t in ckpt.state_dict.values()).items())})")
-    try:
-        chosen = infer_preset(ckpt, preset)
-        with torch.device("meta"):
-            check_state_dict(build(chosen), ckpt.state_dict, chosen)
-        click.echo(f"preset:      {chosen.name} (C={chosen.num_features}, T={chosen.frames}, tile "
-                   f"{chosen.tile[0]}x{chosen.tile[1]}, overlap {chosen.tile_overlap}) -- loads strictly")
-    except (CheckpointError, ValueError) as err:
-        click.echo(f"preset:      {err}")
     for key, value in ckpt.provenance.items():
         click.echo(f"provenance:  {key} = {value}")
     if tensors:
         for name, t in ckpt.state_dict.items():
             click.echo(f"  {name:<60} {tuple(t.shape)}")
+    try:
+        chosen = infer_preset(ckpt, preset)
+        check_loadable(ckpt, chosen, path)
+    except CheckpointError as err:
+        raise click.ClickException(str(_with_option_hint(err))) from None
+    except ValueError as err:  # an unknown --preset name
+        raise click.ClickException(str(err)) from None
+    window = chosen.protocol
+    click.echo(f"preset:      {chosen.name} (C={chosen.arch.num_features}, T={window.frames}, tile "
+               f"{window.tile[0]}x{window.tile[1]}, overlap {window.tile_overlap}) -- loads strictly")
 
 
 @models_group.command("import")
@@ -81,7 +91,9 @@ def import_command(path: Path, preset: str | None) -> None:
     """Convert an official .pth (or any checkpoint) to the project format and install it as `--model PRESET`."""
     try:
         installed = import_official(path, preset)
-    except (CheckpointError, ValueError) as err:
+    except CheckpointError as err:
+        raise click.ClickException(str(_with_option_hint(err))) from None
+    except (ValueError, OSError) as err:  # OSError: a WriteError naming the model file and the cause
         raise click.ClickException(str(err)) from None
     name = installed.stem
     click.echo(f"installed {path.name} as '{name}': {installed}")

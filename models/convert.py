@@ -12,8 +12,10 @@ The value contract, the same on every path (whole videos, streams, random access
   unchanged: ``out = clamp(net(clamp(x))) + (x - clamp(x))``, so nothing the network did not change
   is clipped, and an identity network gives float input back exactly. uint8 output rounds and
   saturates only at 0 and 255.
-- Float values beyond [-0.5, 1.5] are no colour-conversion excursion but a wrong scale (0..255,
-  0..65535, -1..1): an error saying which, never a silent clamp.
+- Float values beyond [-1.5, 2.5] are no colour-conversion excursion but a wrong scale (0..255,
+  0..65535): an error saying which, never a silent clamp. The bounds hold everything a YUV -> RGB
+  conversion can produce (extreme limited-range chroma reaches about -1.15 and 2.2 through the
+  BT.601/709/2020 matrices, and bicubic chroma upsampling rings a little beyond).
 - NaN or infinite values are an error naming the frame.
 """
 from __future__ import annotations
@@ -28,9 +30,9 @@ __all__ = ["Video", "Kind", "frame_in", "frame_out", "check_video", "network_inp
 
 Video = Tensor | np.ndarray
 
-# Float input may stray this far outside [0, 1] (colour conversion does, by a few percent); farther
-# is a wrong scale.
-LOWEST, HIGHEST = -0.5, 1.5
+# Float input may stray this far outside [0, 1] (YUV -> RGB of out-of-gamut chroma does); farther is
+# a wrong scale.
+LOWEST, HIGHEST = -1.5, 2.5
 
 
 class Kind(NamedTuple):
@@ -116,8 +118,6 @@ def _raise_bad_values(frames: Tensor, first: int) -> None:
             hint = "looks like 0..255 values: divide by 255 or pass uint8 frames"
         elif low >= 0 and high <= 65535:
             hint = "looks like 16-bit values (0..65535): divide by 65535"
-        elif low >= -1 and high <= 1:
-            hint = "looks like -1..1 values: map them with (x + 1) / 2"
         else:
             hint = "float frames must be on the 0..1 scale"
         raise ValueError(f"{what} has float values from {low:.4g} to {high:.4g}: {hint} "

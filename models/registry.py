@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load, save_checkpoint
+from .checkpoint import CheckpointError, load, save_checkpoint
 from .presets import PRESETS, Preset, get_preset
 
 SHIPPED_DIR = Path(__file__).with_name("weights")
@@ -34,7 +34,11 @@ def installed_weights() -> dict[str, Path]:
 
 
 def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
-    """Convert an official (or any supported) checkpoint to the project format and install it under its preset."""
+    """Convert an official (or any supported) checkpoint to the project format and install it under its preset.
+
+    The file is checked fully (names, shapes, finite values) before anything is written; the install is
+    atomic, so a refused write (:class:`~models.atomic.WriteError`) keeps the model installed before.
+    """
     net = load(path, preset=preset)
     provenance = dict(net.provenance, imported_from=str(Path(path).resolve()))
     return save_checkpoint(net, model_dir() / f"{net.preset.name}.safetensors", provenance)
@@ -75,4 +79,11 @@ def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,
             raise FileNotFoundError(f"No weights installed for preset '{preset.name}' (looked for {path}). "
                                     + how_to_get(preset))
         return load(path, device=device)
-    return load(text, device=device)
+    try:
+        return load(text, device=device)
+    except CheckpointError as err:
+        if not err.presets:
+            raise
+        # derain, evaluate and Derain(model=) take no preset: the way to choose one is to import the file
+        raise err.with_hint(f"Install it under its preset with `rainmamba models import {text} --preset "
+                            f"{err.presets[0]}`, then give the preset's name as the model.") from None

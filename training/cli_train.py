@@ -51,6 +51,7 @@ _OPTIONS: list[tuple[str, Any, str]] = [
     ("device", str, "auto, cpu, cuda or cuda:N [auto]."),
     ("amp", click.Choice(AMP_MODES), "Mixed precision [auto: bf16 or fp16 on GPU, off on CPU]."),
     ("clip-grad", float, "Clip the gradient norm to this value [off]."),
+    ("max-bad-steps", int, "Stop as diverged after this many non-finite steps in a row, exporting nothing [20]."),
     ("checkpoint-every", int, "Iterations between checkpoints [5000]."),
     ("keep-last", int, "Checkpoints kept [3]."),
     ("log-every", int, "Iterations between log records [1]."),
@@ -76,8 +77,8 @@ def _add_options(command):
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    message = str(exc).strip() or type(exc).__name__
-    return click.ClickException(message[0].upper() + message[1:])
+    """One ``Error:`` line, the message as written (a message may start with a path, which keeps its case)."""
+    return click.ClickException(str(exc).strip() or type(exc).__name__)
 
 
 @click.command("train")
@@ -96,7 +97,7 @@ def train_command(out: str, config_file: str | None, resume: bool, **options: An
       rainmamba train --out runs/vrds --resume
     """
     from .config import build_config
-    from .trainer import Trainer, prepare_config
+    from .trainer import Trainer, TrainingDiverged, prepare_config
 
     overrides = {k: v for k, v in options.items() if v is not None}
     try:
@@ -105,7 +106,7 @@ def train_command(out: str, config_file: str | None, resume: bool, **options: An
         else:
             config, state = prepare_config(build_config(config_file, {**overrides, "out": out}), False)
         result = Trainer(config, resume_state=state).run()
-    except (ValueError, FileNotFoundError, OSError) as exc:
+    except (ValueError, OSError, TrainingDiverged) as exc:  # OSError: a WriteError naming the file and cause
         raise _fail(exc) from None
     finally:
         from .distributed import cleanup_distributed
@@ -147,13 +148,16 @@ def evaluate_command(model: str, data: str, layout: str, split: str, rainy_dir: 
         EngineOptions.parse(mode=mode, tile=tile, device=device, dtype=dtype, batch_size=batch_size, spelling=CLI)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from models.atomic import check_writable
+
     try:
+        check_writable(report)  # a report that cannot be written should not cost a whole evaluation first
         result = evaluate(model, data, layout, split, mode=mode, device=device, dtype=dtype, batch_size=batch_size,
                           tile=tile, save_frames=save_frames, lpips=lpips, rainy_dir=rainy_dir,
                           clean_dir=clean_dir, progress=progress, info=lambda m: click.echo(m, err=True))
-    except (ValueError, FileNotFoundError, OSError) as exc:
+        path = write_report(result, report)
+    except (ValueError, OSError) as exc:  # OSError: a WriteError naming the file and the cause
         raise _fail(exc) from None
-    path = write_report(result, report)
     click.echo(format_summary(result))
     click.echo(f"Report: {path}")
 

@@ -63,6 +63,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"
     clip_grad: float | None = None
+    max_bad_steps: int = 20                # non-finite steps in a row that stop the run as diverged
     checkpoint_every: int = 5000
     keep_last: int = 3
     log_every: int = 1
@@ -161,7 +162,7 @@ def resolve(config: TrainConfig, world_size: int = 1, num_pairs: int | None = No
 def _validate(c: TrainConfig) -> None:
     positive = {"iterations": c.iterations, "batch_size": c.batch_size, "frames": c.frames, "crop": c.crop,
                 "dcll_samples": c.dcll_samples, "dcll_patch": c.dcll_patch, "checkpoint_every": c.checkpoint_every,
-                "keep_last": c.keep_last, "log_every": c.log_every}
+                "keep_last": c.keep_last, "log_every": c.log_every, "max_bad_steps": c.max_bad_steps}
     for name, value in positive.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name.replace('_', '-')} must be a positive whole number, got {value!r}.")

@@ -77,7 +77,7 @@ def _tensors(path: Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"cannot read the encoder checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"Cannot read the encoder checkpoint {path}: {type(exc).__name__}: {exc}") from None
     for key in ("state_dict", "model", "state_dict_ema", "model_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models.atomic import write_atomic
+
 from .metrics import frame_metrics
 
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
@@ -171,11 +173,12 @@ def _length(pairs, name: str) -> int:
 def _save_frame(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"cannot write {path}: check that the folder is writable.")
+        raise ValueError(f"Cannot write {path}: check that the folder is writable.")
 
 
 def write_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write the report as indented JSON (infinite PSNRs of identical frames as the string "inf")."""
+    """Write the report as indented JSON (infinite PSNRs of identical frames as the string "inf"), atomically:
+    a refused write is a :class:`~models.atomic.WriteError` naming ``path`` and leaves an earlier report."""
     def clean(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return "inf" if value > 0 else str(value)
@@ -185,10 +188,7 @@ def write_report(report: dict[str, Any], path: str | os.PathLike) -> Path:
             return [clean(v) for v in value]
         return value
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(report), indent=2) + "\n")
-    return path
+    return write_atomic(path, json.dumps(clean(report), indent=2) + "\n")
 
 
 def format_summary(report: dict[str, Any]) -> str:

@@ -2,10 +2,11 @@
 
 Only rank 0 creates a :class:`RunLog`; other ranks get :class:`NullLog`. On resume, records past the
 resumed iteration (written after the last checkpoint by the interrupted run) are dropped from the files so
-the logs read as one clean run.
+the logs read as one clean run. A log file the disk refuses is a :class:`~models.atomic.WriteError` naming it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+from models.atomic import WriteError, write_atomic
 
 CSV_COLUMNS = ("iteration", "lr", "loss", "charbonnier", "perceptual", "dcll", "grad_norm", "skipped", "seconds")
 
@@ -34,13 +37,14 @@ def _truncate_records(path: Path, after: int, is_csv: bool) -> None:
                     kept.append(line)
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a kill
-    path.write_text("".join(kept))
+    if len(kept) != len(lines):
+        write_atomic(path, "".join(kept))
 
 
 class NullLog:
     """The log of ranks other than 0: accepts everything, writes nothing."""
 
-    def info(self, message: str) -> None:
+    def info(self, message: str, console: bool = True) -> None:
         pass
 
     def record(self, iteration: int, values: dict[str, Any]) -> None:
@@ -56,17 +60,22 @@ class RunLog(NullLog):
     def __init__(self, run_dir: str | Path, total: int, start: int = 0, progress: bool = True,
                  tensorboard: bool = True) -> None:
         self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.jsonl_path, self.csv_path = self.dir / "log.jsonl", self.dir / "log.csv"
+        self.jsonl_path, self.csv_path, self.text_path = self.dir / "log.jsonl", self.dir / "log.csv", self.dir / "train.log"
+        self._jsonl = self._csv_file = self._text = None
+        with self._writing(self.dir):
+            self.dir.mkdir(parents=True, exist_ok=True)
         _truncate_records(self.jsonl_path, start, is_csv=False)
         _truncate_records(self.csv_path, start, is_csv=True)
         new_csv = not self.csv_path.is_file() or self.csv_path.stat().st_size == 0
-        self._jsonl = self.jsonl_path.open("a")
-        self._csv_file = self.csv_path.open("a", newline="")
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        if new_csv:
-            self._csv.writeheader()
-        self._text = (self.dir / "train.log").open("a")
+        with self._writing(self.jsonl_path):
+            self._jsonl = self.jsonl_path.open("a")
+        with self._writing(self.csv_path):
+            self._csv_file = self.csv_path.open("a", newline="")
+            self._csv = csv.DictWriter(self._csv_file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+            if new_csv:
+                self._csv.writeheader()
+        with self._writing(self.text_path):
+            self._text = self.text_path.open("a")
         self._bar = tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, disable=not progress,
                          file=sys.stderr)
         self._writer = None
@@ -78,18 +87,32 @@ class RunLog(NullLog):
                 self.info("TensorBoard is not installed: logging to log.jsonl and log.csv only.")
         self._started = time.time()
 
-    def info(self, message: str) -> None:
-        """A line for the user (above the progress bar) and for train.log."""
-        self._bar.write(message, file=sys.stderr)
-        self._text.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        self._text.flush()
+    @staticmethod
+    @contextlib.contextmanager
+    def _writing(path: Path):
+        try:
+            yield
+        except WriteError:
+            raise
+        except OSError as err:
+            raise WriteError(path, err) from None
+
+    def info(self, message: str, console: bool = True) -> None:
+        """A line for the user (above the progress bar; ``console`` False: the file only) and for train.log."""
+        if console:
+            self._bar.write(message, file=sys.stderr)
+        with self._writing(self.text_path):
+            self._text.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+            self._text.flush()
 
     def record(self, iteration: int, values: dict[str, Any]) -> None:
         row = {"iteration": iteration, **values, "seconds": round(time.time() - self._started, 3)}
-        self._jsonl.write(json.dumps(row) + "\n")
-        self._jsonl.flush()
-        self._csv.writerow(row)
-        self._csv_file.flush()
+        with self._writing(self.jsonl_path):
+            self._jsonl.write(json.dumps(row) + "\n")
+            self._jsonl.flush()
+        with self._writing(self.csv_path):
+            self._csv.writerow(row)
+            self._csv_file.flush()
         if self._writer is not None:
             for key, value in values.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -101,6 +124,10 @@ class RunLog(NullLog):
     def close(self) -> None:
         self._bar.close()
         for handle in (self._jsonl, self._csv_file, self._text):
-            handle.close()
+            if handle is not None:
+                try:
+                    handle.close()
+                except OSError:
+                    pass  # a full disk refusing the last flush: the write that failed already said so
         if self._writer is not None:
             self._writer.close()

@@ -1,24 +1,38 @@
-"""Training-state checkpoints: atomic writes, keep-last-K, and RNG capture/restore.
+"""Training-state checkpoints: atomic writes, keep-last-K, resume points, and RNG capture/restore.
 
 A state file holds everything a resumed run needs to continue exactly where an interrupted one was: model,
 optimizer, scheduler and grad-scaler states, the iteration, the data position, the config and every
 rank's RNG states. Only tensors and plain containers go in, so the file loads with
-``torch.load(weights_only=True)``; they are written to a temporary file in the same folder and renamed
-into place, so a kill at any moment leaves either the old set of checkpoints or the new one.
+``torch.load(weights_only=True)``; they are written through :func:`models.atomic.write_atomic`, so a kill or
+a full disk at any moment leaves either the old set of checkpoints or the new one. Resuming takes the newest
+file that reads back whole, passing over (and reporting) newer ones that are truncated or corrupt.
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from models.atomic import remove_stale_partials, write_atomic
+
+STATE_FORMAT = "rainmamba-train-state"
+STATE_VERSION = 1
 _NAME = re.compile(r"^iter_(\d+)\.pt$")
+
+
+class UnreadableState(ValueError):
+    """A state file that cannot be resumed from; the message says which and why. ``newer``: it was written
+    by a newer release (so falling back to an older checkpoint would silently drop progress)."""
+
+    def __init__(self, message: str, newer: bool = False) -> None:
+        super().__init__(message)
+        self.newer = newer
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -39,32 +53,31 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def save_state(state: dict[str, Any], run_dir: str | Path, iteration: int, keep_last: int) -> Path:
-    """Write ``state`` as ``checkpoints/iter_<iteration>.pt`` atomically, then drop all but the last K."""
-    folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"iter_{iteration:08d}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=".iter_", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    for _, old in list_checkpoints(run_dir)[:-keep_last]:
-        old.unlink(missing_ok=True)
+def checkpoint_name(iteration: int) -> str:
+    return f"iter_{iteration:08d}.pt"
+
+
+def save_state(state: dict[str, Any], run_dir: str | Path, iteration: int, keep_last: int,
+               keep: Path | None = None) -> Path:
+    """Write ``state`` as ``checkpoints/iter_<iteration>.pt`` atomically, then drop all but the last K
+    (and ``keep``, the run's newest good checkpoint).
+
+    Only checkpoints up to ``iteration`` count: newer ones are left by a run that was resumed from an earlier
+    checkpoint (because the newer ones were unreadable) and are overwritten when the run gets there.
+    """
+    path = checkpoint_dir(run_dir) / checkpoint_name(iteration)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+    for _, old in [c for c in list_checkpoints(run_dir) if c[0] <= iteration][:-keep_last]:
+        if keep is None or old.name != keep.name:
+            old.unlink(missing_ok=True)
     return path
 
 
 def remove_partial_checkpoints(run_dir: str | Path) -> None:
-    """Delete temporary files left by a run killed while writing a checkpoint."""
-    folder = checkpoint_dir(run_dir)
-    if folder.is_dir():
-        for leftover in folder.glob(".iter_*.tmp"):
-            leftover.unlink(missing_ok=True)
+    """Delete the staging files left by runs killed while writing a checkpoint (not a live run's)."""
+    remove_stale_partials(checkpoint_dir(run_dir))
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
@@ -72,11 +85,38 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - turn any unpickling failure into one sentence
-        raise ValueError(f"cannot resume from {path}: it is not a readable rainmamba training checkpoint "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
-    if not isinstance(state, dict) or "iteration" not in state or "model" not in state:
-        raise ValueError(f"cannot resume from {path}: it is not a rainmamba training checkpoint.")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnreadableState(f"Cannot resume from {path}: it is not a readable rainmamba training checkpoint "
+                              f"({type(exc).__name__}: {first[:160]}).") from None
+    if not isinstance(state, dict) or "iteration" not in state or "model" not in state or (
+            state.get("format", STATE_FORMAT) != STATE_FORMAT):
+        raise UnreadableState(f"Cannot resume from {path}: it is not a rainmamba training checkpoint.")
+    version = state.get("version", STATE_VERSION)
+    if not isinstance(version, int) or version > STATE_VERSION:
+        raise UnreadableState(f"Cannot resume from {path}: it was written by a newer vsrainmamba (training state "
+                              f"version {version}; this one reads version {STATE_VERSION}): upgrade vsrainmamba.",
+                              newer=True)
     return state
+
+
+def resume_point(run_dir: str | Path) -> tuple[dict[str, Any], Path, list[str]] | None:
+    """The newest readable state of the run, its path, and one line per newer file passed over; None if none.
+
+    A truncated or corrupt newest checkpoint (a full disk, a copy cut short) falls back to the one before.
+    """
+    passed_over: list[str] = []
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return load_state(path), path, passed_over
+        except UnreadableState as exc:
+            if exc.newer:
+                raise
+            passed_over.append(str(exc))
+    if passed_over:
+        raise UnreadableState(passed_over[0] if len(passed_over) == 1 else
+                              f"{passed_over[0]} Neither is any older checkpoint of the run "
+                              f"({len(passed_over) - 1} more).")
+    return None
 
 
 def capture_rng() -> dict[str, Any]:

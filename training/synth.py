@@ -22,6 +22,8 @@ by :func:`add_rain_pair`) and rain-free pairs. The effects themselves are in :mo
 :func:`write_synthetic_dataset` writes such pairs in the ``generic`` layout that
 :func:`training.layouts.find_pairs` reads: ``OUT/rainy/<seq>/%06d.png`` + ``OUT/clean/<seq>/%06d.png``,
 plus ``OUT/synth.json`` recording how they were made. Each sequence depends only on (seed, its index).
+The dataset is written into a hidden staging folder inside OUT and swapped in by renames at the end, so a
+full disk or a kill leaves the previous dataset (with ``overwrite``) whole.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from models.atomic import PARTIAL_PREFIX, WriteError, new_partial_dir
 
 from . import rain_effects
 from .scenes import (SKIMAGE_PHOTOS, FolderClips, load_skimage_photo, photo_scene, procedural_scene,
@@ -349,25 +353,57 @@ def _clean_clip(index: int, frames: int, height: int | None, width: int | None, 
     return procedural_scene(frames, height, width, rng)
 
 
-def _prepare_output(out_root: Path, overwrite: bool) -> None:
+_OUTPUTS = ("rainy", "clean", "synth.json")
+
+
+def _check_output(out_root: Path, overwrite: bool) -> None:
     if out_root.exists() and not out_root.is_dir():
         raise FileExistsError(f"{out_root} is a file, not a folder: choose another output folder.")
-    if out_root.is_dir() and any(out_root.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{out_root} is not empty: choose an empty or new folder, or pass "
-                                  f"overwrite=True (--overwrite) to replace its rainy/, clean/ and "
-                                  f"synth.json.")
-        for name in ("rainy", "clean"):
-            shutil.rmtree(out_root / name, ignore_errors=True)
-        (out_root / "synth.json").unlink(missing_ok=True)
-    out_root.mkdir(parents=True, exist_ok=True)
+    if out_root.is_dir() and not overwrite and any(not n.startswith(PARTIAL_PREFIX) for n in os.listdir(out_root)):
+        raise FileExistsError(f"{out_root} is not empty: choose an empty or new folder, or pass "
+                              f"overwrite=True (--overwrite) to replace its rainy/, clean/ and "
+                              f"synth.json.")
 
 
-def _write_frames(folder: Path, clip_u8: np.ndarray) -> None:
-    folder.mkdir(parents=True)
+def _write_file(path: Path, data: bytes, shown: Path) -> None:
+    """One file inside the staging folder, on disk before the folder is published."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:
+        raise WriteError(shown, err) from None
+
+
+def _write_frames(staging: Path, shown: Path, clip_u8: np.ndarray) -> None:
+    try:
+        staging.mkdir(parents=True)
+    except OSError as err:
+        raise WriteError(shown, err) from None
     for t, frame in enumerate(clip_u8):
-        if not cv2.imwrite(str(folder / f"{t:06d}.png"), frame[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise OSError(f"Could not write {folder / f'{t:06d}.png'}: check the disk space and permissions.")
+        ok, png = cv2.imencode(".png", frame[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            raise ValueError(f"OpenCV could not encode {shown / f'{t:06d}.png'} as PNG.")
+        _write_file(staging / f"{t:06d}.png", png.tobytes(), shown / f"{t:06d}.png")
+
+
+def _publish(staging: Path, out_root: Path) -> None:
+    """Swap the staged rainy/, clean/ and synth.json in for the old ones: renames within one folder."""
+    trash = staging / "replaced"
+    trash.mkdir()
+    moved: list[str] = []
+    try:
+        for name in _OUTPUTS:
+            if (out_root / name).exists() or (out_root / name).is_symlink():
+                os.rename(out_root / name, trash / name)
+            moved.append(name)
+            os.rename(staging / name, out_root / name)
+    except OSError as err:
+        for name in moved:  # put back what was there
+            if (trash / name).exists() and not (out_root / name).exists():
+                os.rename(trash / name, out_root / name)
+        raise WriteError(out_root, err) from None
 
 
 def _to_u8(clip: np.ndarray) -> np.ndarray:
@@ -401,19 +437,27 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     if source is not None:
         source.check(frames)
     out = Path(out_root)
-    _prepare_output(out, overwrite)
-    for index in range(n_sequences):
-        rng = np.random.default_rng([seed, index])
-        scene = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng))
-        clean, rainy = (_to_u8(clip) for clip in add_rain_pair(scene.astype(np.float32) / 255, params, rng))
-        name = f"seq_{index:05d}"
-        _write_frames(out / "clean" / name, clean)
-        _write_frames(out / "rainy" / name, rainy)
-        if progress is not None:
-            progress(1)
-    record = {"generator": "rainmamba synth", "sequences": n_sequences, "frames": frames,
-              "size": None if height is None else [height, width], "seed": seed, "scenes": scenes,
-              "clean_source": None if clean_source is None else os.path.abspath(clean_source),
-              "params": dataclasses.asdict(params), "layout": "generic"}
-    (out / "synth.json").write_text(json.dumps(record, indent=2))
+    _check_output(out, overwrite)
+    created = not out.exists()
+    staging = new_partial_dir(out, "synth", shown=out)
+    try:
+        for index in range(n_sequences):
+            rng = np.random.default_rng([seed, index])
+            scene = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng))
+            clean, rainy = (_to_u8(clip) for clip in add_rain_pair(scene.astype(np.float32) / 255, params, rng))
+            name = f"seq_{index:05d}"
+            _write_frames(staging / "clean" / name, out / "clean" / name, clean)
+            _write_frames(staging / "rainy" / name, out / "rainy" / name, rainy)
+            if progress is not None:
+                progress(1)
+        record = {"generator": "rainmamba synth", "sequences": n_sequences, "frames": frames,
+                  "size": None if height is None else [height, width], "seed": seed, "scenes": scenes,
+                  "clean_source": None if clean_source is None else os.path.abspath(clean_source),
+                  "params": dataclasses.asdict(params), "layout": "generic"}
+        _write_file(staging / "synth.json", json.dumps(record, indent=2).encode(), out / "synth.json")
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed first run leaves no empty folder behind
     return out

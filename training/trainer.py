@@ -5,6 +5,10 @@ configured iteration count. Everything random is a function of the seed and a po
 (seed, epoch, index), the shuffle of (seed, epoch), the DCLL sampling of (seed, rank, iteration). A run
 resumed from a checkpoint therefore replays exactly what the interrupted run would have done; the RNG
 states saved alongside cover anything else that draws from the global generators.
+
+A step whose loss or gradients are not finite is skipped; ``max_bad_steps`` of them in a row mean the run
+has diverged (:mod:`training.divergence`): it stops with :class:`TrainingDiverged`, exports nothing, and
+names its last good checkpoint, which is kept whatever ``keep_last`` says.
 """
 from __future__ import annotations
 
@@ -25,17 +29,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from models.atomic import write_atomic
+from models.checkpoint import non_finite_tensors
+
 from .config import TrainConfig, build_config, resolve
+from .divergence import DivergenceGuard, TrainingDiverged
 from .distributed import (DistContext, ResumableSampler, all_gather_objects, any_rank, mean_across_ranks,
                           setup_distributed)
 from .losses import DCLL_LAYERS, PERCEPTUAL_LAYERS, DCLLoss, PerceptualLoss, RainMambaLoss
 from .runlog import NullLog, RunLog
 from .schedule import make_scheduler
-from .state import (capture_rng, latest_checkpoint, list_checkpoints, load_state, remove_partial_checkpoints,
-                    restore_rng, save_state)
+from .state import (STATE_FORMAT, STATE_VERSION, capture_rng, checkpoint_dir, checkpoint_name, list_checkpoints,
+                    remove_partial_checkpoints, restore_rng, resume_point, save_state)
 from .vgg import VGGWeightsError, load_vgg_features
 
-STATE_FORMAT = "rainmamba-train-state"
 EXPORT_NAME = "model.safetensors"
 _TERMS = ("charbonnier", "perceptual", "dcll")
 
@@ -62,11 +69,17 @@ def choose_preset(config: TrainConfig) -> str:
     if config.preset:
         return config.preset
     if config.init:
-        from models import read_checkpoint
+        from models import CheckpointError, read_checkpoint
         from models.checkpoint import infer_preset
 
-        return infer_preset(read_checkpoint(config.init)).name
-    raise ValueError("choose the network with --preset (vrds, lwdds, rainvidss, rainsynall100 or tiny), "
+        try:
+            return infer_preset(read_checkpoint(config.init)).name
+        except CheckpointError as err:
+            if not err.presets:
+                raise
+            raise err.with_hint(f"Pass --preset {err.presets[0]} (the preset the weights were trained with).") \
+                from None
+    raise ValueError("Choose the network with --preset (vrds, lwdds, rainvidss, rainsynall100 or tiny), "
                      "or give --init CHECKPOINT to fine-tune.")
 
 
@@ -74,20 +87,22 @@ def prepare_config(config: TrainConfig, resume: bool, config_file: str | None = 
                    overrides: dict[str, Any] | None = None) -> tuple[TrainConfig, dict[str, Any] | None]:
     """The run's config and, when resuming, the state to resume from.
 
-    Resuming takes the saved config of the latest checkpoint in ``config.out``; a config file or explicit
-    options still override it (and a changed recipe means the resumed run is no longer identical).
+    Resuming takes the saved config of the newest readable checkpoint in ``config.out`` (newer truncated or
+    corrupt ones are passed over, and the state says so); a config file or explicit options still override
+    it (and a changed recipe means the resumed run is no longer identical).
     """
     if not config.out:
-        raise ValueError("give the run folder with --out RUN_DIR.")
+        raise ValueError("Give the run folder with --out RUN_DIR.")
     if not resume:
         if list_checkpoints(config.out):
-            raise ValueError(f"{config.out} already holds checkpoints of a run: pass --resume to continue it, "
-                             "or choose another --out.")
+            raise ValueError(f"The run folder {config.out} already holds checkpoints of a run: pass --resume to "
+                             "continue it, or choose another --out.")
         return config, None
-    path = latest_checkpoint(config.out)
-    if path is None:
-        raise ValueError(f"nothing to resume: {Path(config.out) / 'checkpoints'} holds no iter_*.pt checkpoint.")
-    state = load_state(path)
+    found = resume_point(config.out)
+    if found is None:
+        raise ValueError(f"Nothing to resume: {Path(config.out) / 'checkpoints'} holds no iter_*.pt checkpoint.")
+    state, path, passed_over = found
+    state["resumed_from"], state["passed_over"] = str(path), passed_over
     saved = build_config(base=dict(state["config"]))
     merged = build_config(config_file, {**(overrides or {}), "out": config.out}, base=saved)
     state["changed_settings"] = sorted(k for k, v in dataclasses.asdict(merged).items()
@@ -134,8 +149,9 @@ class Trainer:
         self.sampler = ResumableSampler(len(self.dataset), self.config.batch_size, self.ctx.rank,
                                         self.ctx.world_size, self.config.seed)
         if self.sampler.batches_per_epoch() < 1:
-            raise ValueError("the training set gives no whole batch: lower --batch-size or add data.")
+            raise ValueError("The training set gives no whole batch: lower --batch-size or add data.")
         self.iteration, self.epoch, self.batch_in_epoch, self.skipped = 0, 0, 0, 0
+        self.guard = DivergenceGuard(self.config.max_bad_steps)
         self._seed_globals()
         if resume_state is not None:
             self._restore(resume_state)
@@ -156,7 +172,7 @@ class Trainer:
         from .datasets import find_pairs
 
         if not config.data:
-            raise ValueError("give the training data with --data ROOT (and --layout).")
+            raise ValueError("Give the training data with --data ROOT (and --layout).")
         return find_pairs(config.data, config.layout, config.split, rainy_dir=config.rainy_dir,
                           clean_dir=config.clean_dir)
 
@@ -202,7 +218,7 @@ class Trainer:
             report = init_encoder(net, cfg.encoder_init)
             self.log.info(report.summary())
             if self.ctx.is_main:
-                (self.run_dir / "encoder_init.json").write_text(json.dumps(dataclasses.asdict(report), indent=2))
+                write_atomic(self.run_dir / "encoder_init.json", json.dumps(dataclasses.asdict(report), indent=2))
         return net.to(self.ctx.device).float().train()
 
     def _build_loss(self) -> RainMambaLoss:
@@ -241,7 +257,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         rng = all_gather_objects(capture_rng(), self.ctx)
         return {
-            "format": STATE_FORMAT, "version": 1,
+            "format": STATE_FORMAT, "version": STATE_VERSION,
             "iteration": self.iteration, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "world_size": self.ctx.world_size, "skipped_steps": self.skipped,
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -250,15 +266,23 @@ class Trainer:
         }
 
     def _checkpoint(self) -> None:
+        if self.guard.streak:  # the same on every rank; the weights did not change since the last checkpoint
+            self.log.info(f"checkpoint at iteration {self.iteration} postponed: the last step was not finite")
+            return
         state = self._state()  # every rank takes part in gathering the RNG states
+        path = checkpoint_dir(self.run_dir) / checkpoint_name(self.iteration)
         if self.ctx.is_main:
-            path = save_state(state, self.run_dir, self.iteration, self.config.keep_last)
+            save_state(state, self.run_dir, self.iteration, self.config.keep_last, keep=self.guard.last_good)
             self.log.info(f"checkpoint {path}")
+        self.guard.saved(path)
 
     def _restore(self, state: dict[str, Any]) -> None:
+        for problem in state.get("passed_over", []):
+            self.log.info(f"WARNING: {problem} Resuming from the newest readable one, {state['resumed_from']}.")
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._apply_lr(self.config.lr)  # the saved state holds the old base lr; --lr on resume changes it
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.iteration, self.epoch = int(state["iteration"]), int(state["epoch"])
@@ -271,9 +295,19 @@ class Trainer:
             self.batch_in_epoch = consumed // self.ctx.world_size
             self.log.info(f"WARNING: resuming with {self.ctx.world_size} processes where the checkpoint had "
                           f"{saved_world}: training continues, but not bit-identically to the original run.")
+        if state.get("resumed_from"):
+            self.guard.saved(Path(state["resumed_from"]))
         self.log.info(f"resumed at iteration {self.iteration} (epoch {self.epoch}, batch {self.batch_in_epoch})")
         if state.get("changed_settings"):
             self.log.info(f"settings changed since the checkpoint: {', '.join(state['changed_settings'])}")
+
+    def _apply_lr(self, base_lr: float) -> None:
+        """Put ``base_lr`` on the schedule at the current iteration (a no-op when it is the saved one)."""
+        sched = self.scheduler
+        sched.base_lrs = [base_lr for _ in self.optimizer.param_groups]
+        for group, factor in zip(self.optimizer.param_groups, sched.lr_lambdas):
+            group["initial_lr"], group["lr"] = base_lr, base_lr * factor(sched.last_epoch)
+        sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     # ------------------------------------------------------------------------------------- the loop
     def _autocast(self):
@@ -329,7 +363,7 @@ class Trainer:
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             remove_partial_checkpoints(self.run_dir)
-            (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            write_atomic(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
             self.log.info(f"training {cfg.preset} for {cfg.iterations} iterations on {self.ctx.device} "
                           f"x{self.ctx.world_size}, batch {cfg.batch_size}/process, crop {cfg.crop}, "
                           f"T={cfg.frames}, {len(self.dataset)} windows per epoch")
@@ -343,6 +377,9 @@ class Trainer:
                     self.iteration += 1
                     self.batch_in_epoch += 1
                     self.last_loss = values["loss"]
+                    if self.guard.step(bool(values["skipped"])):
+                        self.log.record(self.iteration, values)
+                        raise self._diverged()
                     if self.iteration % cfg.log_every == 0 or self.iteration == cfg.iterations:
                         self.log.record(self.iteration, values)
                     if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
@@ -360,6 +397,16 @@ class Trainer:
             self.log.close()
         return TrainResult(self.run_dir, self.iteration, export, self.losses_used, self.skipped, self.last_loss,
                            metrics)
+
+    def _diverged(self) -> TrainingDiverged:
+        """Stop: set aside the checkpoints that led to NaN (so --resume skips them), say what to try."""
+        suspect = self.guard.suspect([p for _, p in list_checkpoints(self.run_dir)])
+        if self.ctx.is_main:
+            for path in suspect:
+                path.rename(path.with_name(path.name + ".diverged"))
+        error = self.guard.error(self.iteration, self.config.out, self.config.lr, renamed=bool(suspect))
+        self.log.info(str(error), console=False)
+        return error
 
     # ------------------------------------------------------------------------------- end products
     def _validate(self) -> dict[str, Any] | None:
@@ -393,6 +440,11 @@ class Trainer:
             "init": cfg.init, "encoder_init": cfg.encoder_init, "skipped_steps": self.skipped,
             "final_train_loss": self.last_loss, "final_metrics": metrics, "run_dir": str(self.run_dir.resolve()),
         }
+        bad = non_finite_tensors(self.net.state_dict())
+        if bad:
+            raise TrainingDiverged(f"Training diverged: the trained weights hold NaN or infinite values ({bad[0]}"
+                                   f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}), so nothing was "
+                                   f"exported; try a lower --lr (this run: {cfg.lr:g}) or --clip-grad 1.")
         path = models.save_checkpoint(self.net, self.run_dir / EXPORT_NAME, provenance)
         self.log.info(f"exported {path}: use it with core.rainmamba.Derain(clip, model='{path}') or "
                       f"`rainmamba derain --model {path}`")

@@ -46,7 +46,7 @@ def test_preset_comes_from_the_authors_config_text(tmp_path):
 def test_c128_without_a_hint_asks_for_the_preset(tmp_path):
     path = tmp_path / "weights.pth"
     write_official_checkpoint(path, "vrds", config="")
-    with pytest.raises(CheckpointError, match=r"pass preset=") as err:
+    with pytest.raises(CheckpointError, match=r"Pass preset=") as err:
         models.load(path)
     assert "vrds" in str(err.value) and "rainvidss" in str(err.value)
     assert models.load(path, preset="rainvidss").preset.protocol.frames == 7

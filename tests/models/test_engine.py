@@ -347,7 +347,7 @@ def test_uint8_output_saturates_at_the_type_limits():
 @pytest.mark.parametrize("scale,shift,message", [
     (255, 0, "looks like 0..255 values: divide by 255 or pass uint8"),
     (65535, 0, "looks like 16-bit values"),
-    (2, -1, "looks like -1..1 values"),
+    (5, -2, "float frames must be on the 0..1 scale"),
 ])
 def test_float_frames_on_a_wrong_scale_are_refused(scale, shift, message):
     engine = Derainer(IdentityNet(frames=T))

@@ -82,3 +82,30 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, scan):
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
     assert _losses(killed) == _losses(straight)  # same losses, each iteration logged once
+
+
+def test_resume_over_a_truncated_newest_checkpoint_continues_bit_exactly_from_the_one_before(tmp_path):
+    """A newest checkpoint cut short (a full disk, a copy interrupted): --resume warns, takes the previous
+    one, and still reaches exactly the weights and losses of the uninterrupted run."""
+    data = write_synthetic_dataset(tmp_path / "data", 2, 5, 40, 48, seed=0)
+    vgg = _vgg_args(tmp_path / "vgg")
+    env = _env(tmp_path, "torch")
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    for run in (straight, broken):
+        subprocess.run(_command(run, data, vgg), cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    newest = broken / "checkpoints" / f"iter_{ITERATIONS:08d}.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    (broken / "model.safetensors").unlink()
+
+    resumed = subprocess.run([sys.executable, "-m", "training.cli_train", "--out", str(broken), "--resume"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"WARNING: Cannot resume from {newest}" in resumed.stderr
+    assert f"resumed at iteration {ITERATIONS - 2}" in resumed.stderr
+
+    a = load_file(str(straight / "model.safetensors"))
+    b = load_file(str(broken / "model.safetensors"))
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert a.keys() == b.keys() and not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    assert _losses(broken) == _losses(straight)
+    assert torch.load(newest, weights_only=True)["iteration"] == ITERATIONS  # written whole again

@@ -63,7 +63,6 @@ OUTSIDE_THE_RGB_CUBE = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the engine's unclamped contract (h1)")
 @pytest.mark.parametrize("fmt, low, high, props, arguments", OUTSIDE_THE_RGB_CUBE)
 def test_identity_network_equals_the_plain_round_trip(fmt, low, high, props, arguments):
     clip = planes_clip(fmt, low, high, props)
