@@ -62,8 +62,9 @@ def info_command(path: Path, preset: str | None, tensors: bool) -> None:
         chosen = infer_preset(ckpt, preset)
         with torch.device("meta"):
             check_state_dict(build(chosen), ckpt.state_dict, chosen)
-        click.echo(f"preset:      {chosen.name} (C={chosen.num_features}, T={chosen.frames}, tile "
-                   f"{chosen.tile[0]}x{chosen.tile[1]}, overlap {chosen.tile_overlap}) -- loads strictly")
+        window = chosen.protocol
+        click.echo(f"preset:      {chosen.name} (C={chosen.arch.num_features}, T={window.frames}, tile "
+                   f"{window.tile[0]}x{window.tile[1]}, overlap {window.tile_overlap}) -- loads strictly")
     except (CheckpointError, ValueError) as err:
         click.echo(f"preset:      {err}")
     for key, value in ckpt.provenance.items():
