@@ -90,7 +90,7 @@ def check_window(preset: str, device: torch.device, dtypes: list[str], results: 
     torch.manual_seed(0)
     net_cpu = models.build(preset).eval()
     net_gpu = copy.deepcopy(net_cpu)
-    p = net_cpu.preset
+    p = net_cpu.preset.protocol
     height, width = (size, size) if size else p.tile
     frames = torch.rand(p.frames, 3, height, width, generator=torch.Generator().manual_seed(1))
     start = time.perf_counter()
