@@ -15,6 +15,7 @@ from torch import nn
 
 import models
 from models.engine import Derainer
+from models.scenes import DEFAULT_THRESHOLD
 
 from .formats import to_rgb
 from .frames import frame_to_tensor, write_tensor
@@ -30,7 +31,7 @@ def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = Non
            stride: int | None = None, tile: int | Sequence[int] | None = None,
            tile_pad: int | Sequence[int] | None = None, device_index: int | str | None = None,
            fp16: bool = False, bf16: bool = False, batch_size: int = 1, num_streams: int = 1, scene_change: bool = True,
-           sc_threshold: float = 0.1, matrix: int | None = None, cache_windows: int | None = None) -> vs.VideoNode:
+           sc_threshold: float | None = DEFAULT_THRESHOLD, matrix: int | None = None, cache_windows: int | None = None) -> vs.VideoNode:
     """Remove rain from a clip with RainMamba; returns a clip of the same format, size, length and props.
 
     Args:
@@ -52,8 +53,10 @@ def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = Non
         batch_size: spatial tiles sent to the network per call.
         num_streams: network copies working in parallel (one CUDA stream each on a GPU).
         scene_change: never let a temporal window span a scene cut. Cuts come from the
-            ``_SceneChangePrev``/``_SceneChangeNext`` props, else from a luma difference.
-        sc_threshold: that luma difference (0..1) above which a frame starts a new scene.
+            ``_SceneChangePrev``/``_SceneChangeNext`` props, else from a rain-proof comparison of
+            colour thumbnails with the neighbouring frames (`models.scenes`).
+        sc_threshold: how different (0..1) the frames on the two sides of a cut must be; lower finds
+            more cuts. None: the props only.
         matrix: YUV colour matrix as a ``_Matrix`` code (1 = BT.709, 6 = BT.601, 9 = BT.2020);
             None: the first frame's ``_Matrix`` prop.
         cache_windows: how many computed windows to keep (memory: each is T RGB float frames); None:

@@ -32,7 +32,7 @@ class EngineOptions:
     batch_size: int
     num_streams: int
     scene_change: bool
-    sc_threshold: float
+    sc_threshold: float | None             # None: scene-change props only
     cache_windows: int | None
 
 
@@ -83,7 +83,7 @@ def resolve_device(device_index: int | str | None) -> torch.device:
 
 def engine_options(*, mode: str, stride: int | None, tile: int | Sequence[int] | None,
                    tile_pad: int | Sequence[int] | None, device_index: int | str | None, fp16: bool,
-                   bf16: bool, batch_size: int, num_streams: int, scene_change: bool, sc_threshold: float,
+                   bf16: bool, batch_size: int, num_streams: int, scene_change: bool, sc_threshold: float | None,
                    cache_windows: int | None) -> EngineOptions:
     """Validate the filter's arguments (their meaning and defaults: `vsrainmamba.derain`)."""
     if mode not in MODES:
@@ -95,12 +95,13 @@ def engine_options(*, mode: str, stride: int | None, tile: int | Sequence[int] |
         raise OptionError("fp16 and bf16 are both True: choose one (bf16 also runs on a CPU).")
     if fp16 and device.type != "cuda":
         raise OptionError("fp16=True needs a CUDA GPU; on the CPU use bf16=True or leave both off.")
-    if not isinstance(sc_threshold, (int, float)) or isinstance(sc_threshold, bool) \
-            or not math.isfinite(sc_threshold) or not 0 <= sc_threshold <= 1:
-        raise OptionError(f"sc_threshold must be a number from 0 to 1, got {sc_threshold!r}.")
+    if sc_threshold is not None and (not isinstance(sc_threshold, (int, float)) or isinstance(sc_threshold, bool)
+                                     or not math.isfinite(sc_threshold) or not 0 <= sc_threshold <= 1):
+        raise OptionError(f"sc_threshold must be a number from 0 to 1, or None for the scene-change props "
+                          f"only, got {sc_threshold!r}.")
     return EngineOptions(
         mode=mode, stride=stride, tile=tile_size(tile), tile_overlap=width_height(tile_pad, "tile_pad"),
         device=device, dtype=torch.float16 if fp16 else torch.bfloat16 if bf16 else torch.float32,
         batch_size=positive_int(batch_size, "batch_size"), num_streams=positive_int(num_streams, "num_streams"),
-        scene_change=bool(scene_change), sc_threshold=float(sc_threshold),
+        scene_change=bool(scene_change), sc_threshold=None if sc_threshold is None else float(sc_threshold),
         cache_windows=None if cache_windows is None else positive_int(cache_windows, "cache_windows"))
