@@ -23,6 +23,7 @@ from .errors import DerainError
 from .frames import make_derainer
 from .jobs import is_video_path, plan_jobs
 from .runner import OutputOptions, check_job, derain_job, is_video_target
+from .scene_cuts import DEFAULT_THRESHOLD
 
 # What a user can cause and fix: reported as one line, never as a traceback.
 USER_ERRORS = (DerainError, ValueError, OSError, RuntimeError)
@@ -108,12 +109,17 @@ def _console(label: str) -> Iterator[None]:
 @click.option("--end", type=click.IntRange(min=1), default=None, help="Stop before this frame (default: the end).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Frame rate of image-sequence inputs (default 25), used for video output.")
+@click.option("--no-scene-change", is_flag=True,
+              help="Do not look for scene cuts (by default no temporal window spans one; rain does not trigger it).")
+@click.option("--sc-threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True,
+              help="How different (0-1) the frames on the two sides of a scene cut must be; lower finds more.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--no-audio", is_flag=True, help="Do not copy the input's audio track.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, device: str | None, fp16: bool,
                    bf16: bool, batch_size: int, fourcc: str | None, quality: int | None, start: int, end: int | None,
-                   fps: float | None, overwrite: bool, no_audio: bool, no_progress: bool) -> None:
+                   fps: float | None, no_scene_change: bool, sc_threshold: float, overwrite: bool, no_audio: bool,
+                   no_progress: bool) -> None:
     """Derain INPUT into OUTPUT, keeping size, frame rate, frame count and (with ffmpeg) audio.
 
     \b
@@ -140,7 +146,8 @@ def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, d
     info = RankInfo.from_env()
     label = f"[rank {info.rank}] " if info.distributed else ""
     options = OutputOptions(start=start, end=end, fps=fps, fourcc=fourcc, quality=quality, overwrite=overwrite,
-                            audio=not no_audio, progress=not no_progress, label=label)
+                            audio=not no_audio, progress=not no_progress, label=label,
+                            sc_threshold=None if no_scene_change else sc_threshold)
     engine = dict(model=model, mode=mode, tile=tile, dtype="float16" if fp16 else "bfloat16" if bf16 else None, batch_size=batch_size)
     with _console(label):
         _derain(paths, info, options, device, engine)

@@ -16,6 +16,7 @@ from . import audio
 from .errors import DerainError
 from .frames import FrameCodec, run_stream
 from .jobs import Job
+from .scene_cuts import DEFAULT_THRESHOLD
 from .video_io import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageSequenceReader, ImageSequenceWriter, VideoFileWriter,
                        VideoReader, list_images, is_pattern, open_reader, output_exists)
 
@@ -35,6 +36,7 @@ class OutputOptions:
     audio: bool = True
     progress: bool = True
     label: str = ""                # prefix of the progress bar (the rank, under torchrun)
+    sc_threshold: float | None = DEFAULT_THRESHOLD   # scene-cut detection (models.scenes); None: off
 
 
 def _frames_target(target: str, source: str) -> tuple[Path, str | None, list[str] | None]:
@@ -125,7 +127,7 @@ def derain_job(job: Job, derainer, options: OutputOptions) -> int:
                 tqdm(total=total, unit="frame", desc=f"{options.label}{name}", disable=not options.progress,
                      leave=True, dynamic_ncols=True) as bar, \
                 contextlib.closing(run_stream(derainer, reader.frames(start, stop), FrameCodec(), None,
-                                              prefetch=True)) as frames:
+                                              prefetch=True, sc_threshold=options.sc_threshold)) as frames:
             written = 0
             for frame in frames:
                 writer.write(frame)

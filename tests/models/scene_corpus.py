@@ -20,6 +20,7 @@ prints the counts for the shipped rule and for the old mean-luma-difference rule
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -150,6 +151,17 @@ def corpus(seed: int = 0) -> Iterator[Clip]:
             video = _rainy(_scene(source, 12, rng), rain, rng)
             video[FLASH] = lightning(video[FLASH])
             yield Clip(f"flash/{source}/{rain}", "flash", video, cuts={FLASH, FLASH + 1})
+
+
+@functools.cache
+def corpus_clips(seed: int = 0) -> tuple[Clip, ...]:
+    """`corpus` made once per process (the test modules share it; treat the frames as read-only)."""
+    return tuple(corpus(seed))
+
+
+def clip_named(name: str) -> Clip:
+    """One clip of the default corpus by its name, e.g. ``"cut/astronaut-coffee/heavy"``."""
+    return next(clip for clip in corpus_clips() if clip.name == name)
 
 
 @dataclass

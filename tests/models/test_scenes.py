@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from models import scenes
-from tests.models.scene_corpus import FLASH, Clip, corpus, count_errors, mean_luma_rule
+from tests.models.scene_corpus import FLASH, Clip, corpus_clips, count_errors, mean_luma_rule
 
 
 @pytest.fixture(scope="module")
 def clips() -> list[Clip]:
-    return list(corpus())
+    return list(corpus_clips())
 
 
 def detect(video: np.ndarray) -> set[int]:

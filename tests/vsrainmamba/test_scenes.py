@@ -10,7 +10,7 @@ import vapoursynth as vs
 
 from models import scenes
 from models.engine import Derainer
-from tests.models.scene_corpus import corpus
+from tests.models.scene_corpus import clip_named
 from tests.vsrainmamba.helpers import clip_from_array, clip_to_array, shots_video
 from vsrainmamba import derain
 from vsrainmamba.scenes import ShotIndex, scene_cut_test
@@ -19,9 +19,8 @@ from vsrainmamba.scenes import ShotIndex, scene_cut_test
 @pytest.fixture(scope="module")
 def rainy() -> dict[str, np.ndarray]:
     """A continuous heavy-rain shot, a two-shot rainy clip (cut at 10) and a lightning clip (cuts 6, 7)."""
-    clips = {clip.name: clip.video for clip in corpus()}
-    return {"shot": clips["shot/chelsea/heavy"], "cut": clips["cut/astronaut-coffee/heavy"],
-            "flash": clips["flash/chelsea/heavy"]}
+    return {"shot": clip_named("shot/chelsea/heavy").video, "cut": clip_named("cut/astronaut-coffee/heavy").video,
+            "flash": clip_named("flash/chelsea/heavy").video}
 
 
 def counting_cuts(cuts: set[int]):
