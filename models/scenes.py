@@ -55,17 +55,30 @@ def frame_signature(frame: Any) -> np.ndarray:
     if array.ndim != 3 or array.shape[0] != 3:
         raise ValueError(f"A frame for scene-cut detection must be RGB (3, H, W), got shape {array.shape}.")
     scale = np.float32(1 / 255) if array.dtype == np.uint8 else np.float32(1)
-    image = np.ascontiguousarray(array.transpose(1, 2, 0), dtype=np.float32)
-    height, width = image.shape[:2]
-    shrink = WORK_SIDE / min(height, width)
-    if shrink < 1:
-        size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if array.dtype not in (np.uint8, np.float32):
+        array = array.astype(np.float32)
+    image = np.stack([_work_plane(plane) for plane in array], axis=-1).astype(np.float32, copy=False)
     planes = np.tensordot(image, _YCBCR * scale, axes=([2], [1]))      # (h, w, 3) Y'CbCr
     luma = cv2.erode(np.ascontiguousarray(planes[..., 0]), _KERNEL, borderType=cv2.BORDER_REPLICATE)
     thumbs = [cv2.resize(plane, (GRID, GRID), interpolation=cv2.INTER_AREA)
               for plane in (luma, np.ascontiguousarray(planes[..., 1]), np.ascontiguousarray(planes[..., 2]))]
     return np.stack(thumbs).astype(np.float32, copy=False)
+
+
+def _work_plane(plane: np.ndarray) -> np.ndarray:
+    """One plane area-averaged to ``WORK_SIDE`` pixels on its short side (unchanged when smaller): first by
+    a whole factor (OpenCV's fast path; up to factor - 1 edge pixels dropped), then to the exact size."""
+    height, width = plane.shape
+    factor = min(height, width) // WORK_SIDE
+    if factor >= 2:
+        height, width = height // factor * factor, width // factor * factor
+        plane = cv2.resize(plane[:height, :width], (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+        height, width = plane.shape
+    shrink = WORK_SIDE / min(height, width)
+    if shrink < 1:
+        plane = cv2.resize(plane, (max(1, round(width * shrink)), max(1, round(height * shrink))),
+                           interpolation=cv2.INTER_AREA)
+    return plane
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
