@@ -17,9 +17,9 @@ of pixels a frame. The rule, chosen by measurement on the corpus in tests/models
   camera motion and rain move every pair about alike, a cut only the pairs across it;
 - **one-frame events**: a lightning flash (frame k much brighter: far from both neighbours, which
   are close to each other) becomes a shot of its own, cut before and after. Measured on flash clips
-  with the shipped model: kept inside the shot, the flash frame comes out at about 12 dB PSNR
-  (the window pulls it towards its neighbours, and it leaks into them); cut around, about 29 dB,
-  and the other frames gain too (tests/models/scene_corpus.py `flash_psnr`).
+  with the shipped model: kept inside the shot, the flash frame comes out at 12.5 dB PSNR (the
+  window pulls it towards its neighbours, and it leaks into them); cut around, at 28.0 dB, and the
+  other frames gain too, 23.7 -> 23.8 dB (tests/models/scene_corpus.py `flash_psnr`).
 
 The decision reads only frames k-2..k+1, so a frame server can evaluate it lazily for any frame in any
 order and get the same answer; a stream needs one frame of look-ahead (`mark_cuts`).

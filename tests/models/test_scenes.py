@@ -104,6 +104,8 @@ def test_signature_is_the_same_for_uint8_float_torch_and_larger_frames(clips):
     assert np.array_equal(scenes.frame_signature(torch.from_numpy(frame)), reference)
     larger = np.repeat(np.repeat(frame, 4, axis=1), 4, axis=2)          # 256x384: area-averaged back first
     assert np.abs(scenes.frame_signature(larger) - reference).mean() < 0.01
+    uneven = np.pad(np.repeat(np.repeat(frame, 3, axis=1), 3, axis=2), ((0, 0), (0, 2), (0, 1)), mode="edge")
+    assert np.abs(scenes.frame_signature(uneven) - reference).mean() < 0.01    # 194x289: no whole factor to 64
     assert reference.shape == (3, scenes.GRID, scenes.GRID) and reference.dtype == np.float32
 
 
