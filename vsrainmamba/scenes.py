@@ -95,7 +95,8 @@ def scene_cut_test(clip: vs.VideoNode, threshold: float | None) -> Callable[[int
             return bool(props.get("_SceneChangePrev", 0)) or bool(before.get("_SceneChangeNext", 0))
         if threshold is None:
             return False
-        return scenes.is_cut([signatures(i) for i in range(k - 2, k + 2)], threshold)
+        before, after = scenes.CONTEXT
+        return scenes.is_cut([signatures(i) for i in range(k - before, k + after + 1)], threshold)
 
     return is_cut
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from training.scenes import load_skimage_photo, photo_scene, procedural_scene
+from training.scenes import camera_clip, load_skimage_photo, photo_scene, procedural_scene, to_float_image
 from training.synth import RainParams, add_rain
 
 HEIGHT, WIDTH, SHOT = 64, 96, 10
@@ -69,7 +69,6 @@ def _scene(source: str, frames: int, rng: np.random.Generator, max_pan: float | 
     image = load_skimage_photo(source)
     if max_pan is None:
         return photo_scene(image, frames, HEIGHT, WIDTH, rng)
-    from training.scenes import camera_clip, to_float_image
     return np.clip(camera_clip(to_float_image(image), frames, HEIGHT, WIDTH, rng, max_pan=max_pan), 0, 1)
 
 

@@ -101,6 +101,8 @@ def test_signature_is_the_same_for_uint8_float_torch_and_larger_frames(clips):
     reference = scenes.frame_signature(frame)
     as_uint8 = (frame * 255).round().astype(np.uint8)
     assert np.abs(scenes.frame_signature(as_uint8) - reference).max() < 0.01
+    as_uint16 = as_uint8.astype(np.uint16) * 257
+    assert np.abs(scenes.frame_signature(as_uint16) - scenes.frame_signature(as_uint8)).max() < 1e-4
     assert np.array_equal(scenes.frame_signature(torch.from_numpy(frame)), reference)
     larger = np.repeat(np.repeat(frame, 4, axis=1), 4, axis=2)          # 256x384: area-averaged back first
     assert np.abs(scenes.frame_signature(larger) - reference).mean() < 0.01
