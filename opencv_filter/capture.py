@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .frames import FrameCodec, iter_source, make_derainer, run_stream
+from .scene_cuts import DEFAULT_THRESHOLD, cut_threshold
 
 
 class DerainedCapture:
@@ -31,7 +32,9 @@ class DerainedCapture:
     """
 
     def __init__(self, source: Any, model: Any = None, *, rgb: bool = False, fps: float | None = None,
-                 cuts: Sequence[int] | None = None, **options: Any) -> None:
+                 cuts: Sequence[int] | None = None, scene_change: bool = True,
+                 sc_threshold: float = DEFAULT_THRESHOLD, **options: Any) -> None:
+        threshold = cut_threshold(scene_change, sc_threshold)
         self._capture = cv2.VideoCapture(source) if isinstance(source, (str, os.PathLike, int)) else source
         if not hasattr(self._capture, "read"):
             self._capture = None
@@ -44,8 +47,8 @@ class DerainedCapture:
         opened = self._capture is None or self._capture.isOpened()
         self._input = _Peekable(iter_source(self._capture if self._capture is not None else source)
                                 if opened else iter(()))
-        self._output: Iterator[np.ndarray] | None = (run_stream(derainer, self._input, FrameCodec(rgb), cuts)
-                                                     if opened else None)
+        self._output: Iterator[np.ndarray] | None = (run_stream(derainer, self._input, FrameCodec(rgb), cuts,
+                                                                sc_threshold=threshold) if opened else None)
 
     # -------------------------------------------------------------- the VideoCapture interface
     def isOpened(self) -> bool:

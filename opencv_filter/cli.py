@@ -27,6 +27,7 @@ from .frames import make_derainer
 from .jobs import plan_jobs
 from .media import Encoding
 from .runner import OutputOptions, check_jobs, derain_job
+from .scene_cuts import DEFAULT_THRESHOLD
 
 # What a user can cause and fix: reported as one line, never as a traceback.
 USER_ERRORS = (DerainError, ValueError, OSError, RuntimeError)
@@ -127,14 +128,19 @@ def _console(label: str) -> Iterator[None]:
 @click.option("--end", type=click.IntRange(min=1), default=None, help="Stop before this frame (default: the end).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Frame rate of image-sequence inputs (default 25), used for video output.")
+@click.option("--no-scene-change", is_flag=True,
+              help="Do not look for scene cuts (by default no temporal window spans one; rain does not trigger it).")
+@click.option("--sc-threshold", type=click.FloatRange(0, 1), default=DEFAULT_THRESHOLD, show_default=True,
+              help="How different (0-1) the frames on the two sides of a scene cut must be; lower finds more.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--no-audio", is_flag=True,
               help="Write the picture only (by default audio, subtitles, chapters and tags are copied).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, device: str | None, fp16: bool,
                    bf16: bool, batch_size: int, codec: str | None, crf: int | None, preset: str | None, lossless: bool,
-                   pix_fmt: str | None, quality: int | None, start: int, end: int | None,
-                   fps: float | None, overwrite: bool, no_audio: bool, no_progress: bool) -> None:
+                   pix_fmt: str | None, quality: int | None, start: int, end: int | None, fps: float | None,
+                   no_scene_change: bool, sc_threshold: float, overwrite: bool, no_audio: bool,
+                   no_progress: bool) -> None:
     """Derain INPUT into OUTPUT, keeping size, timestamps, bit depth, colours, audio and subtitles.
 
     \b
@@ -163,7 +169,8 @@ def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, d
     label = f"[rank {info.rank}] " if info.distributed else ""
     encoding = Encoding(codec=codec, crf=crf, preset=preset, lossless=lossless, pix_fmt=pix_fmt)
     options = OutputOptions(start=start, end=end, fps=fps, encoding=encoding, quality=quality,
-                            overwrite=overwrite, streams=not no_audio, progress=not no_progress, label=label)
+                            overwrite=overwrite, streams=not no_audio, progress=not no_progress, label=label,
+                            sc_threshold=None if no_scene_change else sc_threshold)
     try:  # no device, or a bare cuda: this rank's GPU under torchrun
         engine = EngineOptions.parse(mode=mode, tile=tile, device=device, batch_size=batch_size,
                                      dtype="float16" if fp16 else "bfloat16" if bf16 else None,

@@ -20,6 +20,7 @@ from models.options import EngineOptions
 from .errors import DerainError
 from .read_ahead import read_ahead
 from .media import open_reader
+from .scene_cuts import DEFAULT_THRESHOLD, cut_threshold, with_cuts
 
 _UINT16_MAX = 65535.0
 
@@ -124,7 +125,8 @@ def derain_frames(source: Any, model: Any = None, *, rgb: bool = False, mode: st
                   stride: int | None = None, tile: int | tuple[int, int] | None = None,
                   tile_overlap: int | tuple[int, ...] | None = None, device: str | torch.device | None = None,
                   dtype: str | torch.dtype | None = None, batch_size: int = 1,
-                  cuts: Sequence[int] | None = None) -> Iterator[np.ndarray]:
+                  cuts: Sequence[int] | None = None, scene_change: bool = True,
+                  sc_threshold: float = DEFAULT_THRESHOLD) -> Iterator[np.ndarray]:
     """Derain a stream of frames: yields one derained frame per input frame, in order.
 
     ``source``: a ``cv2.VideoCapture``, a video path, or any iterable of (H, W, 3) uint8/uint16 arrays
@@ -132,25 +134,30 @@ def derain_frames(source: Any, model: Any = None, *, rgb: bool = False, mode: st
     input's size, dtype and colour order. ``model``: None for the shipped default, a preset name with
     installed weights, a checkpoint path, a network or a ready ``models.Derainer`` (then the engine
     options are ignored). ``cuts``: indices of frames that start a new shot (windows do not cross them).
+    ``scene_change``: also find cuts in the frames (`models.scenes`, rain does not trigger it);
+    ``sc_threshold``: how different (0..1) the frames on the two sides of a cut must be, lower finds more.
 
     The model is loaded and the source checked now; frames are read lazily as the result is iterated,
     with a lookahead of about one temporal window.
     """
+    threshold = cut_threshold(scene_change, sc_threshold)
     derainer = make_derainer(model, mode=mode, stride=stride, tile=tile, tile_overlap=tile_overlap,
                              device=device, dtype=dtype, batch_size=batch_size)
     frames = iter_source(source)
-    return run_stream(derainer, frames, FrameCodec(rgb), cuts)
+    return run_stream(derainer, frames, FrameCodec(rgb), cuts, sc_threshold=threshold)
 
 
 def run_stream(derainer, frames: Iterable[np.ndarray], codec: FrameCodec,
-               cuts: Sequence[int] | None = None, prefetch: bool = False) -> Iterator[np.ndarray]:
+               cuts: Sequence[int] | None = None, prefetch: bool = False,
+               sc_threshold: float | None = None) -> Iterator[np.ndarray]:
     """Push OpenCV frames through ``derainer.stream``, converting them on the way in and out.
 
     ``prefetch``: read and convert frames one window ahead in a background thread (`read_ahead`), so
     decoding overlaps the network's work. Only for sources nothing else touches meanwhile (a reader the
-    caller owns): a user's ``VideoCapture`` is not safe to query from two threads.
+    caller owns): a user's ``VideoCapture`` is not safe to query from two threads. ``sc_threshold``:
+    find scene cuts with that threshold (`with_cuts`, in the reading thread too); None: only ``cuts``.
     """
-    encoded: Iterator[np.ndarray] = (codec.encode(frame, index) for index, frame in enumerate(frames))
+    encoded = with_cuts((codec.encode(frame, index) for index, frame in enumerate(frames)), sc_threshold)
     if prefetch:
         encoded = read_ahead(encoded, derainer.frames)
     try:

@@ -20,6 +20,7 @@ from .jobs import Job
 from .media import (CONTAINERS, Encoding, Footprint, ImageSequenceReader, ImageSequenceWriter, Trim,
                     VideoFileWriter, VideoReader, check_no_overlap, is_image_file, is_pattern, is_printf,
                     list_images, open_reader, pattern_regex)
+from .scene_cuts import DEFAULT_THRESHOLD
 
 DEFAULT_FRAME_PATTERN = "%06d.png"
 
@@ -37,6 +38,7 @@ class OutputOptions:
     streams: bool = True           # copy the input's audio, subtitle and data streams
     progress: bool = True
     label: str = ""                # prefix of the progress bar (the rank, under torchrun)
+    sc_threshold: float | None = DEFAULT_THRESHOLD   # scene-cut detection (models.scenes); None: off
 
 
 def _frames_target(target: str, source: str) -> tuple[Path, str | None, list[str] | None]:
@@ -147,7 +149,7 @@ def derain_job(job: Job, derainer, options: OutputOptions) -> int:
                 tqdm(total=total, unit="frame", desc=f"{options.label}{name}", disable=not options.progress,
                      leave=True, dynamic_ncols=True) as bar, \
                 contextlib.closing(run_stream(derainer, reader.frames(start, stop), FrameCodec(), None,
-                                              prefetch=True)) as frames:
+                                              prefetch=True, sc_threshold=options.sc_threshold)) as frames:
             written = 0
             for frame in frames:
                 writer.write(frame, reader.pts(start + written))

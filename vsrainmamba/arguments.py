@@ -73,8 +73,11 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("num_streams", "int", 1, "network copies working in parallel (one CUDA stream each on a GPU)."),
     Argument("scene_change", "int", True,
              "never let a temporal window span a scene cut. Cuts come from the "
-             "``_SceneChangePrev``/``_SceneChangeNext`` props, else from a luma difference."),
-    Argument("sc_threshold", "float", 0.1, "that luma difference (0..1) above which a frame starts a new scene."),
+             "``_SceneChangePrev``/``_SceneChangeNext`` props, else from a rain-proof comparison of colour "
+             "thumbnails with the neighbouring frames (``models.scenes``)."),
+    Argument("sc_threshold", "float", 0.1,
+             "how different (0..1) the frames on the two sides of a cut must be; lower finds more cuts. "
+             "None (from Python): the props only."),
     Argument("matrix", "int", None,
              "YUV colour matrix as a ``_Matrix`` code (1 = BT.709, 6 = BT.601, 9 = BT.2020); None: the "
              "first frame's ``_Matrix`` prop."),

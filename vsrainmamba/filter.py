@@ -15,6 +15,7 @@ from torch import nn
 
 import models
 from models.engine import Derainer
+from models.scenes import DEFAULT_THRESHOLD
 
 from .arguments import docstring
 from .formats import to_rgb
@@ -32,7 +33,7 @@ def derain(clip: vs.VideoNode, model: str | os.PathLike | nn.Module | None = Non
            stride: int | None = None, tile: int | Sequence[int] | None = None,
            tile_pad: int | Sequence[int] | None = None, device_index: int | str | None = None,
            fp16: bool = False, bf16: bool = False, batch_size: int = 1, num_streams: int = 1, scene_change: bool = True,
-           sc_threshold: float = 0.1, matrix: int | None = None, cache_windows: int | None = None) -> vs.VideoNode:
+           sc_threshold: float | None = DEFAULT_THRESHOLD, matrix: int | None = None, cache_windows: int | None = None) -> vs.VideoNode:
     """Remove rain from a clip with RainMamba; returns a clip of the same format, size, length and props.
 
     The arguments are declared once in `vsrainmamba.arguments` (also the plugin's argument list);

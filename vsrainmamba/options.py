@@ -31,7 +31,7 @@ class FilterOptions:
     engine: EngineOptions
     num_streams: int
     scene_change: bool
-    sc_threshold: float
+    sc_threshold: float | None             # None: scene-change props only
     cache_windows: int | None
 
     @property
@@ -41,7 +41,7 @@ class FilterOptions:
 
 def engine_options(*, mode: str, stride: int | None, tile: int | Sequence[int] | None,
                    tile_pad: int | Sequence[int] | None, device_index: int | str | None, fp16: bool,
-                   bf16: bool, batch_size: int, num_streams: int, scene_change: bool, sc_threshold: float,
+                   bf16: bool, batch_size: int, num_streams: int, scene_change: bool, sc_threshold: float | None,
                    cache_windows: int | None) -> FilterOptions:
     """Validate the filter's arguments (their meaning and defaults: `vsrainmamba.derain`)."""
     if fp16 and bf16:
@@ -50,10 +50,11 @@ def engine_options(*, mode: str, stride: int | None, tile: int | Sequence[int] |
         mode=mode, stride=stride, tile=tile, tile_overlap=tile_pad,
         device="cpu" if device_index == -1 else device_index,
         dtype="float16" if fp16 else "bfloat16" if bf16 else None, batch_size=batch_size, spelling=SPELLING)
-    if not isinstance(sc_threshold, (int, float)) or isinstance(sc_threshold, bool) \
-            or not math.isfinite(sc_threshold) or not 0 <= sc_threshold <= 1:
-        raise OptionError(f"sc_threshold must be a number from 0 to 1, got {sc_threshold!r}.")
+    if sc_threshold is not None and (not isinstance(sc_threshold, (int, float)) or isinstance(sc_threshold, bool)
+                                     or not math.isfinite(sc_threshold) or not 0 <= sc_threshold <= 1):
+        raise OptionError(f"sc_threshold must be a number from 0 to 1, or None for the scene-change props "
+                          f"only, got {sc_threshold!r}.")
     return FilterOptions(
         engine=engine, num_streams=parse_int(num_streams, "num_streams", SPELLING),
-        scene_change=bool(scene_change), sc_threshold=float(sc_threshold),
+        scene_change=bool(scene_change), sc_threshold=None if sc_threshold is None else float(sc_threshold),
         cache_windows=None if cache_windows is None else parse_int(cache_windows, "cache_windows", SPELLING))

@@ -6,18 +6,22 @@ back, amortised to O(1) per frame by caching every frame's shot start) and wheth
 within the next 2T frames (a bounded look-ahead; see `ShotIndex.shot_bounds`).
 
 Cuts come from the ``_SceneChangePrev``/``_SceneChangeNext`` frame props when a frame has them,
-else from the mean absolute luma difference to the previous frame measured with core
-``std.PlaneStats`` (no extra plugins).
+else from the project's one rain-proof rule (`models.scenes`), which reads frames k-2..k+1 only, so
+the answer for frame k is the same in any request order.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 import vapoursynth as vs
 
-SC_PROP = "RainMambaSC"   # PlaneStats writes RainMambaSCDiff
+from models import scenes
+
 _UNKNOWN = -1
+_SIGNATURES_KEPT = 64     # signatures are tiny; enough for every request pattern the server makes
 
 
 class ShotIndex:
@@ -75,24 +79,48 @@ class ShotIndex:
         return start, limit
 
 
-def scene_cut_test(clip: vs.VideoNode, threshold: float) -> Callable[[int], bool]:
+def scene_cut_test(clip: vs.VideoNode, threshold: float | None) -> Callable[[int], bool]:
     """An ``is_cut(k)`` test (k >= 1) for an RGB clip of at least two frames.
 
     Frame k starts a shot if it has ``_SceneChangePrev`` set or frame k-1 has ``_SceneChangeNext``
-    set; when neither frame carries those props, if its mean absolute luma difference to frame k-1
-    (0..1) exceeds ``threshold``.
+    set; when neither frame carries those props, by `models.scenes.is_cut` on the signatures of
+    frames k-2..k+1 with ``threshold``. ``threshold=None``: the props only (no props, no cut).
     """
-    core = vs.core
-    planes = core.std.SplitPlanes(clip)
-    luma = core.std.Expr(planes, "x 0.299 * y 0.587 * + z 0.114 * +", format=vs.GRAYS)
-    stats = core.std.PlaneStats(luma, luma[0] + luma[:-1], prop=SC_PROP)
-    diff_key = SC_PROP + "Diff"
+    signatures = _Signatures(clip)
 
     def is_cut(k: int) -> bool:
-        props = stats.get_frame(k).props
-        before = stats.get_frame(k - 1).props
+        props = clip.get_frame(k).props
+        before = clip.get_frame(k - 1).props
         if "_SceneChangePrev" in props or "_SceneChangeNext" in before:
             return bool(props.get("_SceneChangePrev", 0)) or bool(before.get("_SceneChangeNext", 0))
-        return float(props[diff_key]) > threshold
+        if threshold is None:
+            return False
+        before, after = scenes.CONTEXT
+        return scenes.is_cut([signatures(i) for i in range(k - before, k + after + 1)], threshold)
 
     return is_cut
+
+
+class _Signatures:
+    """`models.scenes.frame_signature` of a clip's frames, computed on demand and the recent ones kept;
+    None for indices outside the clip."""
+
+    def __init__(self, clip: vs.VideoNode) -> None:
+        self.clip = clip
+        self._kept: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, k: int) -> np.ndarray | None:
+        if not 0 <= k < self.clip.num_frames:
+            return None
+        with self._lock:
+            if k in self._kept:
+                self._kept.move_to_end(k)
+                return self._kept[k]
+        frame = self.clip.get_frame(k)
+        signature = scenes.frame_signature(np.stack([np.asarray(frame[p]) for p in range(3)]))
+        with self._lock:
+            self._kept[k] = signature
+            while len(self._kept) > _SIGNATURES_KEPT:
+                self._kept.popitem(last=False)
+        return signature
