@@ -111,7 +111,8 @@ def umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make renames inside ``folder`` durable (a no-op where folders cannot be opened or synced)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -159,7 +160,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str, shown: str | os.Pat
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 

@@ -25,14 +25,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 from .checkpoint import CheckpointError
+from .presets import PRESETS, WeightSource
 from .registry import import_official, model_dir
 
-__all__ = ["BASE_URL", "BASE_URL_ENV", "DOWNLOADS", "DownloadError", "DriveFile", "download"]
+__all__ = ["BASE_URL", "BASE_URL_ENV", "DOWNLOADS", "DownloadError", "download"]
 
 BASE_URL = "https://drive.google.com/uc"
 BASE_URL_ENV = "RAINMAMBA_DOWNLOAD_URL"
@@ -41,36 +41,20 @@ CHUNK = 1 << 16
 MAX_PAGE = 1 << 20          # an HTML answer longer than this is not a Drive interstitial
 
 
-@dataclass(frozen=True)
-class DriveFile:
-    """One checkpoint on Google Drive: its file id and the name the authors gave it."""
-
-    file_id: str
-    filename: str
-
-    @property
-    def page(self) -> str:
-        return f"https://drive.google.com/file/d/{self.file_id}/view"
-
-
-# The "Pretrained Model" links of https://github.com/TonyHongtaoWu/RainMamba (README).
-DOWNLOADS: dict[str, DriveFile] = {
-    "vrds": DriveFile("1iIkImRsHLYOdeSNvCRlm3SZvWilknF5c", "VRDS.pth"),
-    "lwdds": DriveFile("1kKrwo5n5W2ELWwMsLlpjjUkpKiCjiIO-", "LWDDS.pth"),
-    "rainvidss": DriveFile("1I018fVlH6BYkytbukhFRWSXDa_lGZ5k2", "RainVIDSS.pth"),
-    "rainsynall100": DriveFile("1ZepKftAvBVh3OPK2D01pXqnOeKY0XAbC", "RainSynAll100.pth"),
-}
+# Every preset whose weights the authors publish on Google Drive (`models.presets`, `WeightSource`).
+DOWNLOADS: dict[str, WeightSource] = {name: p.weights for name, p in PRESETS.items()
+                                      if p.weights is not None and p.weights.drive_id}
 
 
 class DownloadError(RuntimeError):
     """A download that cannot go on; the message is one line saying what to do."""
 
 
-def _browser_hint(preset: str, entry: DriveFile, why: str) -> DownloadError:
+def _browser_hint(preset: str, entry: WeightSource, why: str) -> DownloadError:
     """``why`` followed by the way round it: a browser download and ``rainmamba models import``."""
     joint = " " if why.endswith(" or") else ": "
-    return DownloadError(f"{why}{joint}download {entry.filename} in a browser from {entry.page}, then run "
-                         f"`rainmamba models import {entry.filename} --preset {preset}`.")
+    return DownloadError(f"{why}{joint}download {entry.file} in a browser from {entry.view_url}, then run "
+                         f"`rainmamba models import {entry.file} --preset {preset}`.")
 
 
 # ------------------------------------------------------------------------------------------ Drive's pages
@@ -161,11 +145,11 @@ def _resume_offset(response: http.client.HTTPResponse, partial: Path, offset: in
     return 0
 
 
-def _fetch(preset: str, entry: DriveFile, partial: Path, base_url: str,
+def _fetch(preset: str, entry: WeightSource, partial: Path, base_url: str,
            bar_factory: Callable[..., object] | None) -> None:
     """Complete ``partial`` with the bytes of ``entry``, following Drive's confirmation page."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    query = urllib.parse.urlencode({"id": entry.file_id, "export": "download"})
+    query = urllib.parse.urlencode({"id": entry.drive_id, "export": "download"})
     url = f"{base_url}{'&' if '?' in base_url else '?'}{query}"
     failures, pages = 0, 0
     while True:
@@ -174,7 +158,7 @@ def _fetch(preset: str, entry: DriveFile, partial: Path, base_url: str,
             response = _open(opener, url, offset)
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise _browser_hint(preset, entry, f"Cannot download {entry.filename} from {url.split('?')[0]} "
+            raise _browser_hint(preset, entry, f"Cannot download {entry.file} from {url.split('?')[0]} "
                                                f"({reason}): check the network and run the command again, or") from None
         with response:
             if response.status == 416:          # nothing after offset: whole already, or the file changed
@@ -191,19 +175,19 @@ def _fetch(preset: str, entry: DriveFile, partial: Path, base_url: str,
                 url = next_url
                 continue
             if response.status >= 400:
-                raise _browser_hint(preset, entry, f"Google Drive refused {entry.filename} (HTTP "
+                raise _browser_hint(preset, entry, f"Google Drive refused {entry.file} (HTTP "
                                                    f"{response.status}): run the command again later, or")
             start = _resume_offset(response, partial, offset)
             total = _total(response, start)
             try:
-                _stream(response, partial, start, total, entry.filename, bar_factory)
+                _stream(response, partial, start, total, entry.file, bar_factory)
                 return
             except (http.client.HTTPException, ConnectionError, TimeoutError) as err:
                 failures += 1
                 if failures > RETRIES:
                     done = partial.stat().st_size
                     raise DownloadError(
-                        f"The download of {entry.filename} stopped at {done / 2**20:.1f} of "
+                        f"The download of {entry.file} stopped at {done / 2**20:.1f} of "
                         f"{(total or 0) / 2**20:.1f} MiB ({type(err).__name__}): run the same command again to "
                         f"resume from the partial file {partial}.") from None
 
@@ -243,7 +227,7 @@ def download(preset: str, *, base_url: str | None = None, progress: bool = True)
     entry = DOWNLOADS[preset]
     folder = model_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f"{entry.filename}.partial"
+    partial = folder / f"{entry.file}.partial"
     bar_factory = None
     if progress:
         from tqdm import tqdm
@@ -252,21 +236,21 @@ def download(preset: str, *, base_url: str | None = None, progress: bool = True)
         _fetch(preset, entry, partial, base_url or os.environ.get(BASE_URL_ENV) or BASE_URL, bar_factory)
         return _install(preset, entry, partial, folder)
     except OSError as err:              # the disk, not the network: those are DownloadErrors already
-        raise DownloadError(f"Cannot write {entry.filename} into {folder} ({err.strerror or err}): free some "
+        raise DownloadError(f"Cannot write {entry.file} into {folder} ({err.strerror or err}): free some "
                             f"space or point $RAINMAMBA_HOME at another folder, then run the command again.") from None
 
 
-def _install(preset: str, entry: DriveFile, partial: Path, folder: Path) -> Path:
+def _install(preset: str, entry: WeightSource, partial: Path, folder: Path) -> Path:
     """Move the complete download aside under its own name, convert and install it, and delete it."""
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     try:
-        complete = staging / entry.filename
+        complete = staging / entry.file
         os.replace(partial, complete)
         try:
             return import_official(complete, preset)
         except (CheckpointError, ValueError) as err:
-            reason = " ".join(str(err).replace(str(complete), entry.filename).split())[:240]
-            raise _browser_hint(preset, entry, f"The downloaded {entry.filename} is not a valid '{preset}' "
+            reason = " ".join(str(err).replace(str(complete), entry.file).split())[:240]
+            raise _browser_hint(preset, entry, f"The downloaded {entry.file} is not a valid '{preset}' "
                                                f"checkpoint, so nothing was installed and the file was deleted "
                                                f"({reason.rstrip('.')}); try again, or") from None
     finally:

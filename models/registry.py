@@ -49,7 +49,8 @@ def how_to_get(preset: Preset) -> str:
     if preset.weights is None:
         return f"The '{preset.name}' preset has no released weights: train them with `rainmamba train`."
     source = preset.weights
-    return (f"Download {source.file} from {source.view_url} (listed on {source.page}), then run "
+    fetch = f"Run `rainmamba models download {preset.name}`, or download" if source.drive_id else "Download"
+    return (f"{fetch} {source.file} from {source.view_url} (listed on {source.page}), then run "
             f"`rainmamba models import {source.file} --preset {preset.name}`.")
 
 

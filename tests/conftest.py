@@ -79,3 +79,13 @@ def tiny_net():
 
     torch.manual_seed(0)
     return models.build("tiny").eval()
+
+
+def partial_name(pid: int, label: str, host: str | None = None) -> str:
+    """The staging name `models.atomic` gives ``label`` in process ``pid`` (on ``host``: default this one)."""
+    from models import atomic
+
+    name = atomic.partial_name(label).replace(f"pid{os.getpid()}@", f"pid{pid}@")
+    if host is not None:
+        name = name.replace(f"@{atomic._host()}-", f"@{host}-")
+    return name.rstrip("-")

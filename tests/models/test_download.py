@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import models
 from models import download as dl
+from models.presets import WeightSource
 from models.cli import main
 
 VIRUS_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
@@ -128,8 +129,8 @@ def tiny_pth(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
-def _serve(drive: FakeDrive, monkeypatch, file_id: str, data: bytes, preset: str = "tiny") -> dl.DriveFile:
-    entry = dl.DriveFile(file_id, "Tiny.pth")
+def _serve(drive: FakeDrive, monkeypatch, file_id: str, data: bytes, preset: str = "tiny") -> WeightSource:
+    entry = WeightSource("Tiny.pth", "https://example.invalid/", file_id)
     monkeypatch.setitem(dl.DOWNLOADS, preset, entry)
     drive.files[file_id] = data
     return entry
@@ -149,7 +150,7 @@ def _message_lines(output: str) -> list[str]:
 
 def test_the_table_holds_the_four_official_presets():
     assert set(dl.DOWNLOADS) == set(models.OFFICIAL_PRESETS)
-    assert all(len(e.file_id) == 33 and e.filename.endswith(".pth") for e in dl.DOWNLOADS.values())
+    assert all(len(e.drive_id) == 33 and e.file.endswith(".pth") for e in dl.DOWNLOADS.values())
 
 
 @pytest.mark.parametrize("file_id", ["direct-1", "confirm-1"])
@@ -223,7 +224,7 @@ def test_sign_in_and_request_access_pages_say_use_a_browser(drive, monkeypatch, 
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = _message_lines(result.output)
     assert len(lines) == 1 and words in lines[0]
-    assert entry.page in lines[0] and "rainmamba models import Tiny.pth --preset tiny" in lines[0]
+    assert entry.view_url in lines[0] and "rainmamba models import Tiny.pth --preset tiny" in lines[0]
     assert not (model_home / "tiny.safetensors").exists()
 
 

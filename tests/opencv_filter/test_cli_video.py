@@ -18,9 +18,9 @@ from click.testing import CliRunner
 import models
 import opencv_filter.cli
 from models.cli import main
-from opencv_filter.media import PARTIAL_PREFIX, VideoFileWriter, publish
+from opencv_filter.media import PARTIAL_PREFIX, VideoFileWriter
 from opencv_filter.media import video_write
-from tests.conftest import IdentityNet
+from tests.conftest import IdentityNet, partial_name
 
 SIZE = (64, 48)
 
@@ -279,8 +279,8 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
     (tmp_path / "out").mkdir()
     process = subprocess.Popen(["true"])
     process.wait()
-    stale = tmp_path / "out" / f"{PARTIAL_PREFIX}{publish._HOST}-{process.pid}-clean-x1.mkv"
-    live = tmp_path / "out" / f"{PARTIAL_PREFIX}{publish._HOST}-{os.getppid()}-clean-x2.mkv"
+    stale = tmp_path / "out" / partial_name(process.pid, "clean-x1.mkv")
+    live = tmp_path / "out" / partial_name(os.getppid(), "clean-x2.mkv")
     stale.write_bytes(b"half")
     live.write_bytes(b"being written")
     assert derain(source, tmp_path / "out" / "clean.mkv").exit_code == 0

@@ -17,7 +17,7 @@ from opencv_filter import DerainError, ImageSequenceWriter, VideoFileWriter, ope
 from opencv_filter.media import (PARTIAL_PREFIX, Encoding, Footprint, FrameFormat, ImageSequenceReader,
                                  VideoReader, check_no_overlap, list_images, natural_key, pattern_regex,
                                  remove_stale_partials)
-from opencv_filter.media import publish
+from tests.conftest import partial_name
 
 
 def test_video_reader_gives_every_frame_and_the_rate(clip):
@@ -209,12 +209,12 @@ def _dead_pid() -> int:
 
 
 def test_stale_partials_of_killed_runs_go_and_live_ones_stay(tmp_path):
-    dead = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{_dead_pid()}-clean-abc.mp4"
-    live = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{os.getppid()}-clean-def.mp4"
-    mine = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{os.getpid()}-clean-ghi.mp4"
-    elsewhere = tmp_path / f"{PARTIAL_PREFIX}0123abcd-{os.getpid()}-clean-jkl.mp4"
-    folder = tmp_path / f"{PARTIAL_PREFIX}{publish._HOST}-{_dead_pid()}-frames-xyz"
-    old = tmp_path / f"{PARTIAL_PREFIX}0123abcd-1-clean-old.mp4"
+    dead = tmp_path / partial_name(_dead_pid(), "clean-abc.mp4")
+    live = tmp_path / partial_name(os.getppid(), "clean-def.mp4")
+    mine = tmp_path / partial_name(os.getpid(), "clean-ghi.mp4")
+    elsewhere = tmp_path / partial_name(os.getpid(), "clean-jkl.mp4", host="otherhost")
+    folder = tmp_path / partial_name(_dead_pid(), "frames-xyz")
+    old = tmp_path / partial_name(1, "clean-old.mp4", host="otherhost")
     for path in (dead, live, mine, elsewhere, old):
         path.write_bytes(b"partial")
     folder.mkdir()
