@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-import cv2
 import numpy as np
 import torch
 
-from training.scenes import SKIMAGE_PHOTOS
 from models.options import resolve_device
 from models.sizes import SizeParam
 from training.loading import LoadedModel, load_model
 from training.render import make_scene, render_pair
+from training.scenes import SKIMAGE_PHOTOS
 from training.scoring import mean_scores
+from training.ship_images import labelled_grid, write_png
 from training.synth import RainParams
 
 from .errors import DerainError
@@ -40,7 +40,6 @@ OUTPUTS = {"rainy": "rainy.mp4", "derained": "derained.mp4", "comparison": "comp
 METRICS_NOTE = ("PSNR/SSIM (RGB, 8-bit) against the clean frames: 'before' is the rainy clip as the filter read "
                 "it from rainy.mp4, 'after' is what the filter returned, before derained.mp4 was encoded")
 _SEED_TAG = 0xDE30            # demo clips never share a random stream with training sequences
-_GAP = 4                      # pixels between the panels of the comparison image
 
 
 def render_clip(scene: str, frames: int, size: tuple[int, int], seed: int, drops: bool,
@@ -84,42 +83,13 @@ def derain_file(path: Path, net: torch.nn.Module) -> tuple[np.ndarray, float]:
     return derained, time.perf_counter() - started
 
 
-def _fit_scale(text: str, width: int) -> float:
-    """The largest font scale (at most width/400, within 0.2..1) at which ``text`` fits in ``width``."""
-    scale = float(np.clip(width / 400, 0.35, 1.0))
-    while scale > 0.2 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width - 6:
-        scale -= 0.05
-    return scale
-
-
-def comparison_image(panels: list[tuple[np.ndarray, str]], warn: bool = False) -> np.ndarray:
-    """Equal-sized RGB panels side by side with white gaps, each under a black strip with its label.
-
-    One font scale for all labels (the largest at which every one fits); ``warn`` prints them in red.
-    """
-    height, width = panels[0][0].shape[:2]
-    scale = min(_fit_scale(text, width) for _, text in panels)
-    (_, text_h), baseline = cv2.getTextSize("Ag(", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    colour = (255, 64, 64) if warn else (255, 255, 255)
-    row: list[np.ndarray] = []
-    for image, text in panels:
-        strip = np.zeros((text_h + baseline + 8, width, 3), np.uint8)
-        cv2.putText(strip, text, (3, text_h + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
-        row += [np.vstack([strip, image]), np.full((height + strip.shape[0], _GAP, 3), 255, np.uint8)]
-    return np.hstack(row[:-1])
-
-
-def write_comparison(path: Path, rainy: np.ndarray, derained: np.ndarray, clean: np.ndarray, index: int,
-                     random_weights: bool) -> None:
+def write_comparison(path: Path, rainy: np.ndarray, derained: np.ndarray, clean: np.ndarray, index: int) -> None:
     """Write frame ``index`` as rainy | derained | clean, each labelled (with its PSNR), to a PNG."""
     at = slice(index, index + 1)
     before, after = mean_scores(rainy[at], clean[at]), mean_scores(derained[at], clean[at])
-    flag = " RANDOM weights" if random_weights else ""
-    image = comparison_image([(rainy[index], f"rainy {before['psnr']:.2f} dB"),
-                              (derained[index], f"derained{flag} {after['psnr']:.2f} dB"),
-                              (clean[index], "clean (truth)")], warn=random_weights)
-    if not cv2.imwrite(str(path), image[:, :, ::-1]):
-        raise DerainError(f"Cannot write {path}: check the disk space and permissions.")
+    image = labelled_grid([f"rainy {before['psnr']:.2f} dB", f"derained {after['psnr']:.2f} dB", "clean (truth)"],
+                          [[rainy[index], derained[index], clean[index]]])
+    write_png(path, image)
 
 
 def _check_options(frames: int, size: tuple[int, int], scene: str, fps: float) -> None:
@@ -143,10 +113,8 @@ def _scores_table(before: dict[str, float], after: dict[str, float]) -> list[str
 
 def run_demo(out_dir: str | Path, model: Any = None, *, frames: int = 24, size: tuple[int, int] = (192, 256),
              seed: int = 0, scene: str = "astronaut", drops: bool = True, fps: float = 25.0,
-             device: str | None = None, echo: Callable[[str], None] = print,
-             warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+             device: str | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Render, derain through ``derain_frames``, score and write the demo's outputs; returns the summary."""
-    warn = warn or echo
     _check_options(frames, size, scene, fps)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -156,10 +124,6 @@ def run_demo(out_dir: str | Path, model: Any = None, *, frames: int = 24, size: 
     load_seconds = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     paths = {key: out / name for key, name in OUTPUTS.items()}
-    if loaded.random_weights:
-        warn("WARNING: the shipped default weights are missing from this install: the demo runs the tiny "
-             "network with RANDOM weights, which does NOT remove rain. Train one with `rainmamba train` or "
-             "pass --model.")
 
     clean, rendered, scene, params = render_clip(scene, frames, size, seed, drops, echo)
     echo(f"Rendered {frames} frames of {size[0]}x{size[1]} ({scene} scene, streaks"
@@ -176,11 +140,10 @@ def run_demo(out_dir: str | Path, model: Any = None, *, frames: int = 24, size: 
     write_video(paths["derained"], derained, fps)
 
     before, after = mean_scores(rainy, clean), mean_scores(derained, clean)
-    write_comparison(paths["comparison"], rainy, derained, clean, frames // 2, loaded.random_weights)
+    write_comparison(paths["comparison"], rainy, derained, clean, frames // 2)
 
     summary = {
-        "model": {"name": loaded.name, "preset": loaded.preset, "parameters": loaded.parameters,
-                  "random_weights": loaded.random_weights},
+        "model": {"name": loaded.name, "preset": loaded.preset, "parameters": loaded.parameters},
         "clip": {"scene": scene, "frames": frames, "height": size[0], "width": size[1], "fps": fps, "seed": seed,
                  "rain": dataclasses.asdict(params)},
         "metrics": METRICS_NOTE, "before": before, "after": after,
@@ -225,7 +188,6 @@ def demo_command(out_dir: str, model: str | None, frames: int, size: tuple[int, 
     """
     try:
         run_demo(out_dir, model, frames=frames, size=size, seed=seed, scene=scene, drops=drops, fps=fps,
-                 device=device, echo=click.echo,
-                 warn=lambda text: click.secho(text, err=True, fg="red", bold=True))
+                 device=device, echo=click.echo)
     except (DerainError, ValueError, OSError, ImportError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None

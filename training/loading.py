@@ -1,11 +1,10 @@
 """A network for an evaluation or the demo, with what their reports say about it.
 
 Loading itself is ``models.resolve_model`` (the core's one loader); this module only records the name a
-report prints and whether the weights are the random stand-in for a missing shipped default.
+report prints (a missing shipped default is `resolve_model`'s clear error, never random weights).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ class LoadedModel:
 
     net: nn.Module
     name: str
-    random_weights: bool          # the shipped default was asked for but is missing
 
     @property
     def parameters(self) -> int:
@@ -33,19 +31,12 @@ class LoadedModel:
 
 
 def load_model(model: Any = None, device: str | torch.device | None = None) -> LoadedModel:
-    """Resolve ``model`` like the filters do (None: the shipped default), noting when weights are random."""
+    """Resolve ``model`` like the filters do (None: the shipped default) and name it for a report."""
     import models
     from models import registry
 
+    net = models.resolve_model(model, device=device)
     if isinstance(model, nn.Module):
-        return LoadedModel(models.resolve_model(model, device=device), type(model).__name__, False)
+        return LoadedModel(net, type(model).__name__)
     default = model is None or str(model) == "default"
-    random_weights = default and not registry.DEFAULT_MODEL_FILE.is_file()
-    with warnings.catch_warnings():
-        if random_weights:  # callers say it louder themselves
-            warnings.simplefilter("ignore")
-        net = models.resolve_model(model, device=device)
-    name = f"shipped default ({registry.DEFAULT_MODEL_FILE.name})" if default else str(model)
-    if random_weights:
-        name = "RANDOM tiny weights (shipped default missing)"
-    return LoadedModel(net, name, random_weights)
+    return LoadedModel(net, f"shipped default ({registry.DEFAULT_MODEL_FILE.name})" if default else str(model))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
+from models.atomic import write_atomic
 from models.sizes import SizeParam
 
 from .heldout import DEFAULT_SEED, read_train_params
 from .ship_eval import QUICK, evaluate_generalisation
-from .ship_images import write_atomic
 from .ship_report import markdown_table
 
 __all__ = ["ship_eval_command"]
@@ -70,9 +70,6 @@ def ship_eval_command(model: str | None, reference: str | None, json_path: str |
                                          images=images)
     except (ValueError, OSError, ImportError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None
-    if report["random_weights"]:
-        click.secho("WARNING: the shipped default weights are missing: evaluating RANDOM weights.", err=True,
-                    fg="red", bold=True)
     click.echo(markdown_table(report))
     if json_path:
         write_atomic(json_path, json.dumps(report, indent=2).encode())

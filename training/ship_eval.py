@@ -52,8 +52,7 @@ def _engine_runner(engine: Any) -> Runner:
 
 
 def _describe(loaded: LoadedModel) -> dict[str, Any]:
-    return {"name": loaded.name, "preset": loaded.preset, "parameters": loaded.parameters,
-            "random_weights": loaded.random_weights}
+    return {"name": loaded.name, "preset": loaded.preset, "parameters": loaded.parameters}
 
 
 _COLUMN = {"median": "median of 5", "reference": "reference", "output": "model"}
@@ -160,7 +159,7 @@ def evaluate_generalisation(model: Any = None, seed: int = DEFAULT_SEED, *, clip
         identity = _identity(runners, seed, clips, frames, size, bar, folder)
     return {
         "model": loaded.name, "preset": loaded.preset, "parameters": loaded.parameters,
-        "random_weights": loaded.random_weights, "reference": _describe(ref) if ref is not None else None,
+        "reference": _describe(ref) if ref is not None else None,
         "mode": "fast", "device": str(engine.device),
         "seed": seed, "clips_per_set": clips, "frames": frames, "size": list(size),
         "train_params": dataclasses.asdict(train_params or RainParams()),

@@ -6,13 +6,14 @@ column names in a black strip on top, so a reader sees what the numbers mean.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["labelled_grid", "write_atomic", "write_png"]
+from models.atomic import write_atomic
+
+__all__ = ["labelled_grid", "write_png"]
 
 _GAP = 2                      # white pixels between panels
 
@@ -44,26 +45,6 @@ def labelled_grid(columns: list[str], rows: list[list[np.ndarray]]) -> np.ndarra
             cells += [panel, np.full((panel.shape[0], _GAP, 3), 255, np.uint8)]
         out += [np.hstack(cells[:-1]), gap_v]
     return np.vstack(out[:-1])
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file beside it, fsync, rename), readable like any new file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)           # mkstemp makes it private
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def write_png(path: str | os.PathLike, image_rgb: np.ndarray) -> Path:
