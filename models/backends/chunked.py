@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .ref import skip_and_gate
+
 name = "torch"
 has_backward = True
 native_reverse = False
@@ -125,11 +127,7 @@ def _selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: T
     states = _scan_chunks(dlt, A.t().contiguous(), inp, lc, inplace)
     y = torch.einsum("icbnd,icbn->icbd", states, steps_first(C_p))       # (Lc, nC, B, D)
     y = y.permute(2, 3, 1, 0).reshape(batch, dim, n_chunks * lc)[..., :length]
-    if D is not None:
-        y = y + u * D.to(sdt)[:, None]
-    if z is not None:
-        y = y * F.silu(z.to(sdt))
-    return y.to(out_dtype)
+    return skip_and_gate(y, u, D, z, out_dtype)
 
 
 def available() -> bool:

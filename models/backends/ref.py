@@ -31,11 +31,15 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     for t in range(u.shape[2]):
         h = decay[:, :, t] * h + drive[:, :, t]
         ys.append((h * C[:, None, :, t]).sum(-1))
-    y = torch.stack(ys, dim=-1)
+    return skip_and_gate(torch.stack(ys, dim=-1), u, D, z, dtype)
+
+
+def skip_and_gate(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None, dtype: torch.dtype) -> Tensor:
+    """The scan's epilogue, as every PyTorch backend computes it: ``(y + D u) * silu(z)``, cast to ``dtype``."""
     if D is not None:
-        y = y + u * D[..., None].to(sdt)
+        y = y + u * D.to(y.dtype)[:, None]
     if z is not None:
-        y = y * F.silu(z.to(sdt))
+        y = y * F.silu(z.to(y.dtype))
     return y.to(dtype)
 
 
