@@ -8,9 +8,11 @@ their colour order and bit depth, and checks that give one clear sentence instea
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -75,11 +77,32 @@ def _read_capture(capture: Any) -> Iterator[np.ndarray]:
 
 
 def _capture_frames(capture: Any) -> Iterator[np.ndarray]:
+    """Read until the capture ends; warn when it ends before the frame count it announced (a truncated
+    file, or OpenCV's estimate from the container's duration: either way the caller should know)."""
+    expected = _announced_frames(capture)
+    read = 0
     while True:
         ok, frame = capture.read()
         if not ok:
-            return
+            break
+        read += 1
         yield frame
+    if expected is not None and read < expected:
+        warnings.warn(f"The VideoCapture ended after {read} of the {expected} frames it announced "
+                      "(CAP_PROP_FRAME_COUNT): the file may be truncated, or OpenCV's count is an estimate; "
+                      f"all {read} frames read were derained.", stacklevel=2)
+
+
+def _announced_frames(capture: Any) -> int | None:
+    """Frames left according to the capture (None for cameras and streams, which announce none)."""
+    try:
+        total = float(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        position = float(capture.get(cv2.CAP_PROP_POS_FRAMES))
+    except Exception:  # noqa: BLE001 - a capture-like object without get(): nothing announced
+        return None
+    if not np.isfinite(total) or total <= 0:
+        return None
+    return max(int(total) - max(int(position), 0), 0)
 
 
 class FrameCodec:

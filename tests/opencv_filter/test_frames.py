@@ -93,3 +93,35 @@ def test_an_unopened_capture_fails_at_the_call(tiny_engine, tmp_path):
 def test_a_missing_model_fails_at_the_call(tmp_path):
     with pytest.raises((FileNotFoundError, ValueError), match="missing.safetensors"):
         derain_frames(rainy_frames(2), model=str(tmp_path / "missing.safetensors"))
+
+
+class _ShortCapture:
+    """A capture that announces more frames (CAP_PROP_FRAME_COUNT) than it gives, like a truncated file."""
+
+    def __init__(self, frames, announced):
+        self.frames, self.announced, self.position = list(frames), announced, 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_COUNT: self.announced, cv2.CAP_PROP_POS_FRAMES: self.position}.get(prop, 0.0)
+
+    def read(self):
+        if self.position >= len(self.frames):
+            return False, None
+        self.position += 1
+        return True, self.frames[self.position - 1]
+
+
+def test_a_capture_that_ends_before_its_frame_count_warns(tiny_engine):
+    frames = rainy_frames(4)
+    with pytest.warns(UserWarning, match="ended after 4 of the 7 frames it announced"):
+        out = list(derain_frames(_ShortCapture(frames, 7), model=tiny_engine, scene_change=False))
+    assert len(out) == 4
+
+
+def test_a_whole_capture_does_not_warn(clip, tiny_engine, recwarn):
+    out = list(derain_frames(cv2.VideoCapture(str(clip)), model=tiny_engine))
+    assert len(out) == CLIP_FRAMES
+    assert not [w for w in recwarn if "announced" in str(w.message)]
