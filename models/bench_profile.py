@@ -213,7 +213,7 @@ def profile_engine(net: nn.Module, size: str, frames: int, device: torch.device,
         for _ in engine.stream(iter(clip)):
             pass
         clock._charge()
-        wall = time.perf_counter() - start
+        wall = clock.mark - start
     label = f"{size} ({height}x{width})"
     rows: list[Row] = [{"section": "profile_summary", "preset": net.preset.name, "mode": mode, "size": label,
                         "frames": frames, "tile": f"{tiling.height.tile}x{tiling.width.tile}",
