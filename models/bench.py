@@ -42,16 +42,25 @@ def _fmt(value: Any) -> str:
 
 
 TABLES = {
+    "floor": ("Compute floor (conv + matmul FLOPs per pixel at the float32 matmul rate of this run)",
+              ["preset", "device", "kflop_per_pixel", "matmul_gflop_per_s", "floor_frames_per_s_480p",
+               "floor_frames_per_s_1080p"]),
     "scan": ("Scan alone", ["backend", "pass", "device", "dtype", "shape", "best_s", "speedup_vs_ref",
                             "max_rel_err_vs_ref", "first_call_s", "skipped"]),
     "window": ("One network window", ["preset", "variant", "scan", "device", "dtype", "window",
-                                     "ms_per_window", "frames_per_s", "speedup_vs_authors", "peak_mem_mb",
+                                     "ms_per_window", "frames_per_s", "of_floor", "speedup_vs_authors", "peak_mem_mb",
                                      "extra_mem_mb"]),
-    "engine": ("Whole engine, streamed synthetic clip", ["preset", "variant", "mode", "device", "dtype", "size",
-                                                        "frames", "frames_per_s", "ms_per_window",
+    "engine": ("Whole engine, streamed synthetic clip", ["preset", "variant", "mode", "device", "dtype", "size", "tile",
+                                                        "frames", "frames_per_s", "of_floor", "ms_per_window",
                                                         "speedup_vs_authors",
                                                         "tile_forwards", "estimated", "peak_mem_mb",
                                                         "extra_mem_mb"]),
+    "profile_summary": ("Profile: the engine", ["preset", "mode", "size", "frames", "tile", "tiles_per_window",
+                                                "tile_forwards", "computed_per_output_pixel", "frames_per_s",
+                                                "of_floor"]),
+    "profile": ("Profile: exclusive time per stage", ["size", "stage", "calls", "ms_per_frame", "share"]),
+    "ops": ("Profile: heaviest PyTorch operators (one more window, torch.profiler)",
+            ["size", "op", "calls", "self_ms_per_frame", "share"]),
 }
 
 
@@ -91,8 +100,8 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
               help="Also time a training step of the scan (forward + backward) at the tiny preset's training "
                    "shapes (B=4, L=5x16x16, d_inner=64): the per-step loop against the chunked PyTorch scan.")
 @click.option("--presets", default="tiny", show_default=True,
-              help="Comma list of networks to time (tiny, vrds, lwdds, rainvidss, rainsynall100), or 'none'. "
-                   "Random weights: speed does not depend on them.")
+              help="Comma list of networks to time: shipped (the default model, trained weights) or a preset "
+                   "(tiny, vrds, lwdds, rainvidss, rainsynall100; random weights), or 'none'.")
 @click.option("--windows/--no-windows", "do_windows", default=True, show_default=True,
               help="Time one window of each preset (ours vs the authors' forward).")
 @click.option("--sizes", default="240p", show_default=True,
@@ -109,6 +118,11 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
 @click.option("--authors-engine", is_flag=True,
               help="Really run the authors' protocol on the clip (official mode, authors' scan). Slow on a CPU: "
                    "by default it is estimated from the measured authors' window time.")
+@click.option("--profile", is_flag=True,
+              help="Instead of timing, profile the engine on each of --sizes (CPU): exclusive time per stage "
+                   "(frame conversion, tiles, blending, each kind of network layer) and the heaviest operators.")
+@click.option("--tile", type=int, default=None,
+              help="Engine tile side for the engine and profile runs (0 = whole frame; default: the preset's).")
 @click.option("--repeat", type=int, default=3, show_default=True, help="Timed runs per measurement (best is reported).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -117,7 +131,7 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
               help="Write the tables as Markdown (for a README) to this file.")
 def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, scan_length: int, scan_grad: bool,
                   presets: str, do_windows: bool, sizes: str, frames: str, mode: str, batch_size: int,
-                  authors_scan: str, authors_engine: bool, repeat: int, threads: int | None,
+                  authors_scan: str, authors_engine: bool, profile: bool, tile: int | None, repeat: int, threads: int | None,
                   json_path: Path | None, markdown_path: Path | None) -> None:
     """Time the scan backends, one window per preset and the whole engine; compare with the baselines.
 
@@ -142,6 +156,7 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
       rainmamba bench --no-scan --no-windows --sizes 1080p --frames 5,20 --authors-scan none
                                                         # does peak memory grow with clip length?
       rainmamba bench --presets none --json scan.json   # the scan alone
+      rainmamba bench --profile --presets shipped --sizes 480p,1080p   # where the engine's time goes
     """
     if threads:
         torch.set_num_threads(threads)
@@ -175,22 +190,25 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
     click.echo("scan backends: " + ", ".join(f"{k}: {v}" for k, v in machine["scan_backends"].items()))
     authors = _authors_scan(authors_scan, dev)
     rows: list[dict[str, Any]] = []
-    if do_scan:
+    if do_scan and not profile:
         length, dim, n_state = scan_length, SCAN_SHAPE_VRDS[1], SCAN_SHAPE_VRDS[2]
         scan_dtype = dtype_list[0] if dtype_list else torch.float32
         rows += bm.bench_scan(dev, scan_dtype, length, dim, n_state, backends, repeat, log)
         if scan_grad:
             rows += bm.bench_scan(dev, scan_dtype, *SCAN_SHAPE_TINY_TRAIN, backends, repeat, log, batch=4, grad=True)
     preset_list = _split(presets)
+    if profile and not (preset_list and size_list):
+        raise click.UsageError("--profile needs --presets and --sizes (e.g. --presets shipped --sizes 480p).")
     if preset_list and (do_windows or size_list):
-        rows += _bench_network(preset_list, size_list, frame_counts, dev, dtype_list, mode,
-                               batch_size, authors, authors_engine, repeat, do_windows, log)
+        rows += _bench_network(preset_list, size_list, frame_counts, dev, dtype_list, mode, batch_size, authors,
+                               authors_engine, repeat, do_windows and not profile, log, profile, tile)
     text = render(rows)
     click.echo("\n" + text)
     try:
         if json_path:
             settings = {"device": str(dev), "dtypes": dtypes, "presets": presets, "sizes": sizes,
-                        "frames": frames, "mode": mode, "batch_size": batch_size, "authors_scan": authors,
+                        "frames": frames, "mode": mode, "batch_size": batch_size, "tile": tile, "profile": profile,
+                        "authors_scan": authors,
                         "repeat": repeat, "argv": sys.argv[1:]}
             write_atomic(json_path, json.dumps({"machine": machine, "settings": settings, "results": rows},
                                                indent=2))
@@ -210,16 +228,32 @@ def _bad(message: str):
 
 def _bench_network(presets: list[str], sizes: list[str], frame_counts: list[int], dev: torch.device,
                    dtypes: list[torch.dtype], mode: str, batch_size: int, authors: str | None,
-                   authors_engine: bool, repeat: int, time_windows: bool, log) -> list[dict[str, Any]]:
-    """Window and engine rows for each preset and dtype; the authors' window (float32) once per preset."""
-    from . import build
+                   authors_engine: bool, repeat: int, time_windows: bool, log, profile: bool = False,
+                   tile: int | None = None) -> list[dict[str, Any]]:
+    """Floor, window and engine rows (or profile rows) for each preset and dtype; the authors' window
+    (float32) once per preset. Every timing also reads as a share of the floor measured here."""
+    from . import bench_profile as bp
 
     rows: list[dict[str, Any]] = []
+    rate = bp.matmul_rate(dev)
     for name in presets:
         try:
-            net = build(name).to(dev).eval()
+            net = bm.load_network(name).to(dev)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        floor = bp.floor_row(net, dev, rate)
+        floor["preset"] = name
+        rows.append(floor)
+        if profile:
+            for dtype in dtypes:
+                for size in sizes:
+                    for count in frame_counts:
+                        try:
+                            rows += bp.profile_engine(net, size, count, dev, dtype, mode, batch_size,
+                                                      floor["flop_per_pixel"], rate, log, tile=tile)
+                        except ValueError as exc:
+                            raise click.UsageError(str(exc)) from None
+            continue
         authors_row = None
         for dtype in dtypes:
             if time_windows or (authors and not authors_engine):   # the estimate needs the authors' window
@@ -230,6 +264,10 @@ def _bench_network(presets: list[str], sizes: list[str], frame_counts: list[int]
                     window_rows.append(authors_row)
                 if authors_row is not None:
                     ours_row["speedup_vs_authors"] = authors_row["best_s"] / ours_row["best_s"]
+                window = net.preset.protocol
+                for row in window_rows:
+                    row["of_floor"] = bp.of_floor(floor["flop_per_pixel"], rate,
+                                                  window.frames * window.tile[0] * window.tile[1], row["best_s"])
                 if time_windows:
                     rows += window_rows
             authors_tile_s = authors_row["best_s"] if authors_row is not None else None
@@ -237,7 +275,8 @@ def _bench_network(presets: list[str], sizes: list[str], frame_counts: list[int]
                 for count in frame_counts:
                     try:
                         rows += bm.bench_engine(net, size, count, dev, dtype, mode, batch_size, authors,
-                                                authors_tile_s, authors_engine, log)
+                                                authors_tile_s, authors_engine, log, tile=tile, model=name,
+                                                floor=floor)
                     except ValueError as exc:   # e.g. float16 asked for on a CPU
                         rows.append({"section": "engine", "preset": name, "dtype": str(dtype)[6:],
                                      "size": size, "frames": count, "variant": f"skipped: {exc}"})

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import scan
+from .bench_profile import of_floor
 from .sizes import parse_size
 
 Row = dict[str, Any]
@@ -261,13 +262,23 @@ def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> Iterator
         yield np.roll(base, i, axis=2)
 
 
+def load_network(name: str) -> torch.nn.Module:
+    """``shipped``: the default model with its trained weights (`models.resolve_model`); else a preset
+    with random weights (speed does not depend on them, except for denormals, which the engine flushes)."""
+    from . import build, resolve_model
+    if name == "shipped":
+        return resolve_model(None).eval()
+    torch.manual_seed(0)
+    return build(name).eval()
+
+
 def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.device, dtype: torch.dtype,
-                 mode: str, batch_size: int, backend: str | None) -> dict[str, Any]:
+                 mode: str, batch_size: int, backend: str | None, tile: int | None = None) -> dict[str, Any]:
     """Warm up on one tile, then stream the clip; seconds, tile forwards and memory of the streaming."""
     from .engine import Derainer
 
     height, width = parse_size(size, named=True)
-    engine = Derainer(net, mode=mode, device=device, dtype=dtype, batch_size=batch_size)
+    engine = Derainer(net, mode=mode, device=device, dtype=dtype, batch_size=batch_size, tile=tile)
     forwards = [0]
     handle = net.register_forward_pre_hook(lambda module, args: forwards.__setitem__(0, forwards[0] + len(args[0])))
     try:
@@ -287,52 +298,58 @@ def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.dev
             "extra_mem_mb": memory.extra / 2**20}
 
 
-def _stream_in_child(threads: int, preset: str, *args: Any) -> dict[str, Any]:
-    """``_stream_once`` for a freshly built ``preset`` network: run in a spawned process by the CPU bench."""
-    from .network import build
+def _stream_in_child(threads: int, model: str, *args: Any) -> dict[str, Any]:
+    """``_stream_once`` for a freshly loaded ``model`` (`load_network`): run in a spawned process by the CPU bench."""
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    return _stream_once(build(preset).eval(), *args)
+    return _stream_once(load_network(model), *args)
 
 
 def _stream(net: torch.nn.Module, size: str, frames: int, device: torch.device, dtype: torch.dtype, mode: str,
-            batch_size: int, backend: str | None) -> dict[str, Any]:
+            batch_size: int, backend: str | None, tile: int | None = None, model: str | None = None) -> dict[str, Any]:
     """On CPU each run gets a fresh process, so that its RSS peak is its own (freed memory is not
     always handed back to the OS, and earlier sections would otherwise hide the engine's peak)."""
     if device.type != "cpu":
-        return _stream_once(net, size, frames, device, dtype, mode, batch_size, backend)
+        return _stream_once(net, size, frames, device, dtype, mode, batch_size, backend, tile)
     import concurrent.futures
     import multiprocessing
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_stream_in_child, torch.get_num_threads(), net.preset.name, size, frames, device,
-                           dtype, mode, batch_size, backend).result()
+        return pool.submit(_stream_in_child, torch.get_num_threads(), model or net.preset.name, size, frames,
+                           device, dtype, mode, batch_size, backend, tile).result()
 
 
 def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.device, dtype: torch.dtype,
                  mode: str, batch_size: int, authors_scan: str | None, authors_tile_s: float | None,
-                 measure_authors: bool, log: Callable[[str], None]) -> list[Row]:
+                 measure_authors: bool, log: Callable[[str], None], tile: int | None = None,
+                 model: str | None = None, floor: Row | None = None) -> list[Row]:
     """Stream a synthetic clip through ``models.Derainer``; frames/s, peak memory, ratio to the authors'.
 
     The authors' protocol is official mode with their scan. It is measured when ``measure_authors``;
     otherwise estimated from the measured time of one authors' window tile (``authors_tile_s``) times
     the number of tile forwards the official plan needs for this clip (marked ``estimated``).
+    ``tile`` overrides the preset's tile (0: whole frame); ``model`` names the network for the fresh
+    process (`load_network`); ``floor`` (`bench_profile.floor_row`) adds each row's share of the floor.
     """
     from .engine import Derainer
 
     height, width = parse_size(size, named=True)
     log(f"engine: {net.preset.name} {size} x{frames} {mode} ...")
-    ours = _stream(net, size, frames, device, dtype, mode, batch_size, None)
+    ours = _stream(net, size, frames, device, dtype, mode, batch_size, None, tile, model)
     windows = len(Derainer(net, mode=mode, device=device).plan(frames))
     row: Row = {"section": "engine", "preset": net.preset.name, "variant": "ours", "mode": mode,
                 "device": device.type, "dtype": str(dtype)[6:], "size": f"{size} ({height}x{width})",
                 "frames": frames, "frames_per_s": frames / ours["seconds"],
+                "tile": "preset" if tile is None else tile or "whole frame",
                 "ms_per_window": 1e3 * ours["seconds"] / windows, **ours}
     rows = [row]
+    if floor is not None:
+        row["of_floor"] = of_floor(floor["flop_per_pixel"], floor["matmul_gflop_per_s"] * 1e9,
+                                   frames * height * width, ours["seconds"])
     if not authors_scan:
         return rows
     if measure_authors:
         log(f"engine: {net.preset.name} {size} x{frames} authors' protocol (official, scan {authors_scan}) ...")
-        authors = dict(_stream(net, size, frames, device, torch.float32, "official", 1, authors_scan),
+        authors = dict(_stream(net, size, frames, device, torch.float32, "official", 1, authors_scan,
+                                       tile, model),
                        estimated=False)
     elif authors_tile_s is not None:
         tiles_per_window = ours["tile_forwards"] / max(1, windows)

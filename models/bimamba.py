@@ -28,6 +28,12 @@ def _project_channels_first(weight: Tensor, tokens: Tensor) -> Tensor:
     return (weight @ tokens.reshape(batch * length, -1).t()).view(-1, batch, length).transpose(0, 1)
 
 
+def _times(weight: Tensor, x: Tensor) -> Tensor:
+    """``weight @ x[b]`` for each (in, L) item of x: (B, out, L). One batched product (``torch.matmul``
+    takes a slower path for a 2-D weight times a 3-D input)."""
+    return torch.bmm(weight.expand(x.shape[0], -1, -1), x)
+
+
 class BiMamba(nn.Module):
     """Bidirectional selective state-space layer on (B, L, dim) token sequences."""
 
@@ -59,10 +65,12 @@ class BiMamba(nn.Module):
         x_proj: nn.Linear = getattr(self, f"x_proj{suffix}")
         dt_proj: nn.Linear = getattr(self, f"dt_proj{suffix}")
         x = causal_conv1d(x, conv.weight[:, 0, :], conv.bias, activation="silu", reverse=reverse)
-        dt, B, C = torch.split(x_proj(x.transpose(1, 2)), [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = _project_channels_first(dt_proj.weight, dt)
+        # x_proj and dt_proj as (out, in) @ (B, in, L) products: (B, out, L) results in the layout the scan
+        # reads, with no transposed copy of x nor of B and C
+        dt, B, C = torch.split(_times(x_proj.weight, x), [self.dt_rank, self.d_state, self.d_state], dim=1)
+        delta = _times(dt_proj.weight, dt)
         A = -torch.exp(_at_least_float32(getattr(self, f"A{suffix}_log")))
-        return selective_scan(x, delta, A, B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
+        return selective_scan(x, delta, A, B, C,
                               _at_least_float32(getattr(self, f"D{suffix}")), z=z,
                               delta_bias=_at_least_float32(dt_proj.bias), delta_softplus=True, reverse=reverse)
 

@@ -41,20 +41,40 @@ def _length(v: Vec) -> int:
     return abs(v[0] + v[1] + v[2])
 
 
-def _walk(out: list[np.ndarray], p: Vec, a: Vec, b: Vec, c: Vec) -> None:
-    """Append the cells of the cuboid at ``p`` spanned by major axis ``a`` and axes ``b``, ``c``."""
-    w, h, d = _length(a), _length(b), _length(c)
-    if 0 in (w, h, d):  # thin grids halve an axis of length 1 to nothing: that piece holds no cells
-        return
-    da, db, dc = _unit(a), _unit(b), _unit(c)
+def _walk(memo: dict[tuple[Vec, Vec, Vec], np.ndarray], a: Vec, b: Vec, c: Vec) -> np.ndarray:
+    """The cells of the cuboid at the origin spanned by major axis ``a`` and axes ``b``, ``c``, (n, 3).
 
-    # a single row of cells: emit it in one go
+    The walk of a cuboid depends on its corner only by translation, so each distinct (a, b, c) is walked
+    once (``memo``) and its pieces are placed with one vectorised add: a 1080p feature grid has a few
+    hundred distinct sub-cuboids for its hundreds of thousands of cells.
+    """
+    key = (a, b, c)
+    if key in memo:
+        return memo[key]
+    w, h, d = _length(a), _length(b), _length(c)
+    da, db, dc = _unit(a), _unit(b), _unit(c)
+    if 0 in (w, h, d):  # thin grids halve an axis of length 1 to nothing: that piece holds no cells
+        cells = np.zeros((0, 3), np.int64)
+    else:
+        cells = _row(w, h, d, da, db, dc)
+    if cells is None:
+        cells = np.concatenate([_walk(memo, *axes) + np.asarray(p, np.int64) for p, axes in _pieces(a, b, c)])
+    memo[key] = cells
+    return cells
+
+
+def _row(w: int, h: int, d: int, da: Vec, db: Vec, dc: Vec) -> np.ndarray | None:
+    """A single row of cells, in one go; None when the cuboid is thicker than one row."""
     for n, step, (m1, m2) in ((w, da, (h, d)), (h, db, (w, d)), (d, dc, (w, h))):
         if m1 == 1 and m2 == 1:
-            k = np.arange(n)[:, None]
-            out.append(np.asarray(p)[None, :] + k * np.asarray(step)[None, :])
-            return
+            return np.arange(n, dtype=np.int64)[:, None] * np.asarray(step, np.int64)[None, :]
+    return None
 
+
+def _pieces(a: Vec, b: Vec, c: Vec) -> list[tuple[Vec, tuple[Vec, Vec, Vec]]]:
+    """The sub-cuboids of one step of the algorithm, in walking order, as (corner, (a, b, c))."""
+    w, h, d = _length(a), _length(b), _length(c)
+    da, db, dc = _unit(a), _unit(b), _unit(c)
     a2, b2, c2 = _half(a), _half(b), _half(c)
     # prefer even halves so the sub-curves can end next to each other
     if _length(a2) % 2 and w > 2:
@@ -64,38 +84,32 @@ def _walk(out: list[np.ndarray], p: Vec, a: Vec, b: Vec, c: Vec) -> None:
     if _length(c2) % 2 and d > 2:
         c2 = _add(c2, dc)
     a_rest, b_rest, c_rest = _add(a, _neg(a2)), _add(b, _neg(b2)), _add(c, _neg(c2))
-
+    o = (0, 0, 0)
     if 2 * w > 3 * h and 2 * w > 3 * d:  # long along a: two halves
-        _walk(out, p, a2, b, c)
-        _walk(out, _add(p, a2), a_rest, b, c)
-    elif 3 * h > 4 * d:  # flat in c: three pieces, c is never split
-        _walk(out, p, b2, c, a2)
-        _walk(out, _add(p, b2), a, b_rest, c)
-        _walk(out, _add(p, a, _neg(da), b2, _neg(db)), _neg(b2), c, _neg(a_rest))
-    elif 3 * d > 4 * h:  # flat in b: three pieces, b is never split
-        _walk(out, p, c2, a2, b)
-        _walk(out, _add(p, c2), a, b, c_rest)
-        _walk(out, _add(p, a, _neg(da), c2, _neg(dc)), _neg(c2), _neg(a_rest), b)
-    else:  # split every axis: five pieces
-        _walk(out, p, b2, c2, a2)
-        _walk(out, _add(p, b2), c, a2, b_rest)
-        _walk(out, _add(p, b2, _neg(db), c, _neg(dc)), a, _neg(b2), _neg(c_rest))
-        _walk(out, _add(p, a, _neg(da), b2, c, _neg(dc)), _neg(c), _neg(a_rest), b_rest)
-        _walk(out, _add(p, a, _neg(da), b2, _neg(db)), _neg(b2), c2, _neg(a_rest))
+        return [(o, (a2, b, c)), (a2, (a_rest, b, c))]
+    if 3 * h > 4 * d:  # flat in c: three pieces, c is never split
+        return [(o, (b2, c, a2)), (b2, (a, b_rest, c)),
+                (_add(a, _neg(da), b2, _neg(db)), (_neg(b2), c, _neg(a_rest)))]
+    if 3 * d > 4 * h:  # flat in b: three pieces, b is never split
+        return [(o, (c2, a2, b)), (c2, (a, b, c_rest)),
+                (_add(a, _neg(da), c2, _neg(dc)), (_neg(c2), _neg(a_rest), b))]
+    return [(o, (b2, c2, a2)),  # split every axis: five pieces
+            (b2, (c, a2, b_rest)),
+            (_add(b2, _neg(db), c, _neg(dc)), (a, _neg(b2), _neg(c_rest))),
+            (_add(a, _neg(da), b2, c, _neg(dc)), (_neg(c), _neg(a_rest), b_rest)),
+            (_add(a, _neg(da), b2, _neg(db)), (_neg(b2), c2, _neg(a_rest)))]
 
 
 def gilbert3d(width: int, height: int, depth: int) -> np.ndarray:
     """Cells (x, y, z) of a width x height x depth cuboid in generalized Hilbert order, shape (N, 3)."""
     if min(width, height, depth) < 1:
         raise ValueError(f"A Hilbert curve needs a non-empty grid, got {width}x{height}x{depth}.")
-    out: list[np.ndarray] = []
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10_000))
     try:
-        _walk(out, (0, 0, 0), (width, 0, 0), (0, height, 0), (0, 0, depth))
+        return _walk({}, (width, 0, 0), (0, height, 0), (0, 0, depth)).copy()
     finally:
         sys.setrecursionlimit(limit)
-    return np.concatenate(out, axis=0)
 
 
 def _official_order(frames: int, height: int, width: int) -> torch.Tensor:

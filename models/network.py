@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -114,9 +115,33 @@ class ProjectionHead(nn.Module):
         return [conv(f) for conv, f in zip(self.lateral_convs, feats)]
 
 
-def _channels_last_3d(x: Tensor) -> Tensor:
-    """(B, C, T, H, W) <-> (B, T, C, H, W)."""
-    return x.transpose(1, 2)
+def _temporal_taps(x: Tensor, offsets: range) -> Tensor:
+    """(B, T, C, h, w) features -> (B*T, k*C, h, w) frames whose channels are frames t + offset (zero outside
+    the clip), one block of C per offset; laid out channels-last, which the 2-D convs read fastest."""
+    batch, frames, dim, height, width = x.shape
+    pad = max(abs(o) for o in offsets)
+    tokens = F.pad(x.permute(0, 1, 3, 4, 2), (0, 0, 0, 0, 0, 0, pad, pad))   # (B, T + 2 pad, h, w, C)
+    taps = torch.cat([tokens[:, pad + o:pad + o + frames] for o in offsets], dim=-1)
+    return taps.reshape(batch * frames, height, width, -1).permute(0, 3, 1, 2)
+
+
+def _conv3d_as_2d(conv: nn.Conv3d | nn.ConvTranspose3d, x: Tensor) -> Tensor:
+    """``conv`` (temporal stride 1) on (B, T, C, h, w) features, as one 2-D (transposed) conv of the frames
+    with their temporal neighbours stacked as channels; returns (B, T, C', h', w'), channels-last.
+
+    The same sums as the 3-D conv, in another order; PyTorch's CPU Conv3d and ConvTranspose3d with these
+    strides fall back to unfold + matmul kernels several times slower than the 2-D ones.
+    """
+    batch, frames = x.shape[:2]
+    k, p = conv.kernel_size[0], conv.padding[0]
+    if isinstance(conv, nn.ConvTranspose3d):   # out[t] = sum_j x[t + p - j] W[:, :, j], W (in, out, k, kh, kw)
+        weight = torch.cat([conv.weight[:, :, j] for j in range(k)], dim=0)
+        y = F.conv_transpose2d(_temporal_taps(x, range(p, p - k, -1)), weight, conv.bias, conv.stride[1:],
+                               conv.padding[1:], conv.output_padding[1:])
+    else:                                      # out[t] = sum_j x[t + j - p] W[:, :, j], W (out, in, k, kh, kw)
+        weight = torch.cat([conv.weight[:, :, j] for j in range(k)], dim=1)
+        y = F.conv2d(_temporal_taps(x, range(-p, k - p)), weight, conv.bias, conv.stride[1:], conv.padding[1:])
+    return y.reshape(batch, frames, *y.shape[1:])
 
 
 class RainMamba(nn.Module):
@@ -164,7 +189,10 @@ class RainMamba(nn.Module):
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < MIN_SIZE:
             raise ValueError(f"RainMamba needs H and W to be multiples of 8 and at least {MIN_SIZE}, got "
                              f"{height}x{width}: pad the frames (models.Derainer does it for you).")
-        d1, d2, d3, d4 = self.head(self.feat_extract(x.reshape(batch * frames, 3, height, width)))
+        # channels-last frames: the encoder's LayerNorms and Linears read them without a transposed copy,
+        # and the H/4 features come out in the (B, T, h, w, C) token layout the Mamba blocks use
+        frames_in = x.reshape(batch * frames, 3, height, width).contiguous(memory_format=torch.channels_last)
+        d1, d2, d3, d4 = self.head(self.feat_extract(frames_in))
         size = d1.shape[-2:]
         up = functools.partial(F.interpolate, size=size, mode="bilinear", align_corners=True)
         f = (d1 + up(d2) + up(d3) + up(d4)) / 4
@@ -172,9 +200,9 @@ class RainMamba(nn.Module):
         f = f.reshape(batch, frames, self.num_features, *size)
 
         f = self._run_stage(self.stage_high, f)
-        f = _channels_last_3d(F.relu(self.conv1(_channels_last_3d(f))))
+        f = F.relu(_conv3d_as_2d(self.conv1, f))
         f = self._run_stage(self.stage_low, f)
-        f = _channels_last_3d(F.relu(self.upconv2(_channels_last_3d(f))))
+        f = F.relu(_conv3d_as_2d(self.upconv2, f))
         f = self._run_stage(self.stage_last, f)
         out = self._decode(f)
         # The official networks predict the clean frames directly; a small network learns far faster
