@@ -137,3 +137,65 @@ def test_datasets_record_and_write_the_new_options(tmp_path):
     assert np.array_equal(clean, rainy)        # overcast is in the clean frames too; no rain was asked for
     unlit = write_synthetic_dataset(tmp_path / "plain", 1, 2, 32, 32, params=params.replace(overcast_prob=0.0))
     assert cv2.imread(str(unlit / "clean" / "seq_00000" / "000000.png")).mean() > clean.mean() * 1.3
+
+
+# ----------------------------------------------------------------------------------------------------
+# the command line
+
+
+def _synth(tmp_path, name: str, *args: str):
+    from click.testing import CliRunner
+
+    from models.cli import main
+
+    out = tmp_path / name
+    result = CliRunner().invoke(main, ["synth", str(out), "-n", "3", "-t", "2", "--size", "24x24", *args])
+    return out, result
+
+
+def test_synth_diverse_records_the_mix_and_explicit_options_win(tmp_path):
+    from training.cli_synth import DIVERSE
+
+    out, result = _synth(tmp_path, "mix", "--diverse", "--layers", "2", "--clean-prob", "0.15")
+    assert result.exit_code == 0, result.output
+    params = read_train_params(out)
+    assert params == RainParams().replace(**{**DIVERSE, "layers": 2, "clean_prob": 0.15})
+    plain, result = _synth(tmp_path, "plain")
+    assert result.exit_code == 0, result.output
+    assert read_train_params(plain) == RainParams()          # without --diverse nothing new is on
+
+
+def test_synth_each_new_option_reaches_the_renderer(tmp_path):
+    out, result = _synth(tmp_path, "each", "--clean-prob", "1", "--exposure", "1.5,2", "--defocus", "0,1",
+                         "--dark-prob", "0.2", "--splash-prob", "0.3", "--veil-prob", "0.4",
+                         "--overcast-prob", "0.5", "--drop-prob", "0.6", "--drop-kinds", "blur,smear")
+    assert result.exit_code == 0, result.output
+    params = read_train_params(out)
+    assert (params.exposure, params.defocus, params.dark_prob, params.splash_prob, params.veil_prob,
+            params.overcast_prob, params.drop_prob, params.drop_kinds, params.clean_prob) == \
+        ((1.5, 2.0), (0.0, 1.0), 0.2, 0.3, 0.4, 0.5, 0.6, ("blur", "smear"), 1.0)
+    for seq in ("seq_00000", "seq_00002"):                   # --clean-prob 1: every pair rain-free
+        clean = cv2.imread(str(out / "clean" / seq / "000001.png"))
+        assert np.array_equal(clean, cv2.imread(str(out / "rainy" / seq / "000001.png")))
+    forced, result = _synth(tmp_path, "forced", "--diverse", "--no-drops")
+    assert result.exit_code == 0 and read_train_params(forced).drop_prob == 0.0
+
+
+@pytest.mark.parametrize("args, words", [(["--drop-kinds", "refract,wet"], "--drop-kinds"),
+                                         (["--clean-prob", "1.5"], "--clean-prob"),
+                                         (["--layers", "0"], "--layers"),
+                                         (["--exposure", "0.5,1"], "exposure")])
+def test_synth_bad_new_options_are_named(tmp_path, args, words):
+    _, result = _synth(tmp_path, "bad", *args)
+    assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output
+
+
+def test_synth_help_teaches_the_mix():
+    from click.testing import CliRunner
+
+    from models.cli import main
+
+    text = CliRunner().invoke(main, ["synth", "--help"]).output
+    for option in ("--diverse", "--clean-prob", "--exposure", "--layers", "--drop-kinds", "--overcast-prob"):
+        assert option in text
+    assert "--diverse: 3" in text                             # the mix's value shown beside each default
