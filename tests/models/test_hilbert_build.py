@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -71,9 +70,6 @@ def test_memoised_walk_equals_the_cell_by_cell_walk(grid):
     assert np.array_equal(gilbert3d(*grid), _cell_by_cell(*grid))
 
 
-def test_a_1080p_feature_grid_is_built_well_under_a_second():
-    # H/4 of a padded 1080p frame, T=5: 653k cells
-    start = time.perf_counter()
-    cells = gilbert3d(272, 480, 5)
-    assert time.perf_counter() - start < 2.0    # cell by cell this took 5 s
-    assert np.array_equal(cells, _cell_by_cell(272, 480, 5))
+def test_a_1080p_feature_grid_equals_the_cell_by_cell_walk():
+    # H/4 of a padded 1080p frame, T=5: 653k cells (how fast it is built: `rainmamba bench --profile`)
+    assert np.array_equal(gilbert3d(272, 480, 5), _cell_by_cell(272, 480, 5))
