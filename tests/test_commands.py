@@ -105,7 +105,7 @@ def test_a_foreign_pyproject_is_ignored(tmp_path):
 
 
 def test_the_repository_stands_alone():
-    """No code or test reads ../shared, and every document the code cites is in the repository."""
+    """No code or test reads the shared folder beside the checkout, and every document the code cites is here."""
     import re
 
     cited = set()
