@@ -26,6 +26,7 @@ order and get the same answer; a stream needs one frame of look-ahead (`mark_cut
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -99,6 +100,19 @@ def _single_frame(previous: np.ndarray, frame: np.ndarray, following: np.ndarray
     are close to each other."""
     near = min(distance(previous, frame), distance(frame, following))
     return near >= threshold and near >= RATIO * distance(previous, following)
+
+
+def check_threshold(value: object, name: str = "sc_threshold", props_only: bool = False) -> float | None:
+    """A scene-cut threshold as given by a user: a finite number from 0 to 1 (lower finds more cuts), or,
+    where ``props_only`` allows it, None (scene-change frame props only). ``name`` is the user's spelling
+    of the option in the ValueError about a bad value."""
+    if value is None and props_only:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+            or not 0 <= value <= 1:
+        alternative = ", or None for the scene-change props only" if props_only else " (lower finds more cuts)"
+        raise ValueError(f"{name} must be a number from 0 to 1{alternative}, got {value!r}.")
+    return float(value)
 
 
 def is_cut(window: Sequence[np.ndarray | None], threshold: float = DEFAULT_THRESHOLD) -> bool:

@@ -6,11 +6,10 @@ engine as ``(frame, is_cut)`` pairs, one frame behind the reader (the decision f
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
-from models.scenes import DEFAULT_THRESHOLD, mark_cuts
+from models.scenes import DEFAULT_THRESHOLD, check_threshold, mark_cuts
 
 from .errors import DerainError
 
@@ -20,11 +19,11 @@ __all__ = ["DEFAULT_THRESHOLD", "cut_threshold", "with_cuts"]
 def cut_threshold(scene_change: bool, sc_threshold: float, option: str = "sc_threshold") -> float | None:
     """The detector's threshold, or None when ``scene_change`` is off; ``option`` names the threshold in
     the message about a bad value (``--sc-threshold`` on the command line)."""
-    if not isinstance(sc_threshold, (int, float)) or isinstance(sc_threshold, bool) \
-            or not math.isfinite(sc_threshold) or not 0 <= sc_threshold <= 1:
-        raise DerainError(f"{option} must be a number from 0 to 1 (lower finds more scene cuts), "
-                          f"got {sc_threshold!r}.")
-    return float(sc_threshold) if scene_change else None
+    try:
+        threshold = check_threshold(sc_threshold, option)
+    except ValueError as error:
+        raise DerainError(str(error)) from None
+    return threshold if scene_change else None
 
 
 def with_cuts(frames: Iterable[Any], threshold: float | None) -> Iterable[Any]:

@@ -8,13 +8,13 @@ else the CPU); this module only says how the filter spells them and checks the f
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from models.options import EngineOptions, OptionError, Spelling, parse_int
+from models.scenes import check_threshold
 
 __all__ = ["OptionError", "FilterOptions", "SPELLING", "engine_options"]
 
@@ -50,11 +50,11 @@ def engine_options(*, mode: str, stride: int | None, tile: int | Sequence[int] |
         mode=mode, stride=stride, tile=tile, tile_overlap=tile_pad,
         device="cpu" if device_index == -1 else device_index,
         dtype="float16" if fp16 else "bfloat16" if bf16 else None, batch_size=batch_size, spelling=SPELLING)
-    if sc_threshold is not None and (not isinstance(sc_threshold, (int, float)) or isinstance(sc_threshold, bool)
-                                     or not math.isfinite(sc_threshold) or not 0 <= sc_threshold <= 1):
-        raise OptionError(f"sc_threshold must be a number from 0 to 1, or None for the scene-change props "
-                          f"only, got {sc_threshold!r}.")
+    try:
+        threshold = check_threshold(sc_threshold, props_only=True)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     return FilterOptions(
         engine=engine, num_streams=parse_int(num_streams, "num_streams", SPELLING),
-        scene_change=bool(scene_change), sc_threshold=None if sc_threshold is None else float(sc_threshold),
+        scene_change=bool(scene_change), sc_threshold=threshold,
         cache_windows=None if cache_windows is None else parse_int(cache_windows, "cache_windows", SPELLING))
