@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import ref
 from .ref import skip_and_gate
 
 name = "torch"
@@ -130,16 +131,6 @@ def _selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: T
     return skip_and_gate(y, u, D, z, out_dtype)
 
 
-def available() -> bool:
-    return True
-
-
-def unavailable_reason() -> str:
-    return ""
-
-
-def why_not(u: Tensor) -> str | None:
-    return None
-
-
+# Plain PyTorch, like `ref`: it runs wherever PyTorch does.
+available, unavailable_reason, why_not = ref.available, ref.unavailable_reason, ref.why_not
 forward = selective_scan_chunked

@@ -44,6 +44,7 @@ def skip_and_gate(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None, dtyp
 
 
 def available() -> bool:
+    """Plain PyTorch: always (so are the ``torch`` backend's answers, which reuse these three)."""
     return True
 
 
