@@ -82,7 +82,8 @@ def unseen_variants(train: RainParams) -> tuple[Variant, ...]:
     angle = (min(train.angle[1] + 10, 80.0), min(train.angle[1] + 20, 89.0))
     dense = (train.density[1] * 1.5, train.density[1] * 2.5)
     sparse = (max(train.density[0] * 0.2, 0.5), max(train.density[0] * 0.5, 1.0))
-    length = (train.length[1] * 1.25, train.length[1] * 2.0)
+    longest = train.length[1] * train.exposure[1]   # an exposure blur lengthens trained streaks too
+    length = (longest * 1.25, longest * 2.0)
     width = (train.width[1], train.width[1] + 1.5)
     return (
         Variant("steep_wind", f"wind {_span(angle, '°')} from vertical (trained {_span(train.angle, '°')})",
@@ -93,7 +94,7 @@ def unseen_variants(train: RainParams) -> tuple[Variant, ...]:
                 train.replace(density=sparse)),
         Variant("long_thick", f"streaks {_span(length)} px long, {_span(width)} px wide (trained "
                               f"{_span(train.length)} long, {_span(train.width)} wide)",
-                train.replace(length=length, width=width)),
+                train.replace(length=length, width=width, exposure=(1.0, 1.0))),
     )
 
 

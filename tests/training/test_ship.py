@@ -103,6 +103,10 @@ def test_unseen_settings_lie_outside_the_training_ranges():
     assert variants["long_thick"].length[0] > train.length[1] and variants["long_thick"].width[1] > train.width[1]
     # everything not named stays as trained
     assert variants["dense"].replace(density=train.density) == train
+    # streaks lengthened by a training exposure blur still count: unseen streaks are longer than those
+    blurred = train.replace(exposure=(1.0, 1.5))
+    long_thick = {v.key: v.params for v in unseen_variants(blurred)}["long_thick"]
+    assert long_thick.length[0] > blurred.length[1] * blurred.exposure[1] and long_thick.exposure == (1.0, 1.0)
     in_dist = held_out_sets(train)[0]
     assert in_dist.variants[0].params == train
 
