@@ -140,8 +140,12 @@ def _pixel_layout(codec: str, supported: list[str], source: FrameFormat, width: 
     if not supported:
         return source.pix_fmt
     chroma, depth = source.chroma, source.depth
-    if source.pix_fmt in IMAGE_LAYOUTS:  # image files: the usual delivery layout, at the source's depth class
+    if source.pix_fmt in IMAGE_LAYOUTS and not _lossless_layout(codec):
+        # image files: the usual delivery layout, at the source's depth class; said, since it subsamples
         chroma, depth = "420", (8 if depth <= 8 else 10)
+        log.info("frames from image files are encoded %s-bit 4:2:0, the layout every player takes (pass "
+                 "--pix-fmt yuv444p%s, or --codec ffv1 in .mkv, to keep full colour resolution).", depth,
+                 "10le" if depth > 8 else "")
     elif chroma == "rgb":  # RGB video: RGB where the encoder has it, else full-resolution YUV
         rgb = f"gbrp{depth}le" if depth > 8 else "gbrp"
         if rgb in supported or source.pix_fmt in supported:
@@ -166,6 +170,11 @@ def _pixel_layout(codec: str, supported: list[str], source: FrameFormat, width: 
     log.info("%s cannot encode %s: the video is encoded as %s (pass --pix-fmt or --codec to choose).", codec,
              _layout_name(chroma, depth), choice)
     return choice
+
+
+def _lossless_layout(codec: str) -> bool:
+    """Codecs chosen to keep every sample (FFV1): image frames keep their full chroma there."""
+    return codec == "ffv1"
 
 
 def _safe_chroma(pix_fmt: str) -> str | None:

@@ -252,3 +252,16 @@ def test_a_rotation_tag_the_output_cannot_keep_is_said(tmp_path, caplog):
         caplog.clear()
         list(open_reader(tmp_path / "phone.mp4").frames())
         assert "rotated" not in caplog.text
+
+
+def test_image_frames_subsampled_for_delivery_are_said_and_ffv1_keeps_them_whole(caplog):
+    from opencv_filter.media.encoding import plan_encoder
+
+    frames = FrameFormat.for_images(25.0, sixteen_bit=False)
+    with caplog.at_level("INFO", logger="opencv_filter"):
+        assert plan_encoder(Encoding(), ".mp4", frames, (64, 48)).pix_fmt == "yuv420p"
+    assert "encoded 8-bit 4:2:0" in caplog.text and "--pix-fmt yuv444p" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="opencv_filter"):
+        layout = plan_encoder(Encoding(codec="ffv1"), ".mkv", frames, (64, 48)).pix_fmt
+    assert "420" not in layout and "4:2:0" not in caplog.text
