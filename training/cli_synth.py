@@ -7,7 +7,8 @@ import click
 
 from models.sizes import SizeParam
 
-from .synth import DROP_KINDS, SCENE_KINDS, RainParams, write_synthetic_dataset
+from .scenes import SCENE_KINDS
+from .synth import DROP_KINDS, RainParams, write_synthetic_dataset
 
 _DEFAULTS = RainParams()
 
@@ -97,7 +98,9 @@ def _prob_option(name: str, what: str):
                    "Default: generated scenes (see --scenes).")
 @click.option("--scenes", type=click.Choice(SCENE_KINDS), default="procedural", show_default=True,
               help="Clean clips to use without --clean: procedural scenes, scikit-image's sample photos "
-                   "(needs scikit-image), or a mix; all filmed by a moving camera.")
+                   "(needs scikit-image), a mix of both, or 'varied': the mix plus a quarter of plain "
+                   "scenes (flat colours, soft gradients, skies) that a model must leave as they are; all "
+                   "filmed by a moving camera.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,

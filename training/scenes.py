@@ -23,8 +23,13 @@ import numpy as np
 from .datasets import read_frames
 from opencv_filter.media import count_frames, is_image_file, is_video_file, list_frame_files, natural_key
 
-__all__ = ["FolderClips", "SKIMAGE_PHOTOS", "camera_clip", "load_skimage_photo", "photo_scene",
-           "procedural_scene", "value_noise"]
+__all__ = ["FolderClips", "SCENE_KINDS", "SKIMAGE_PHOTOS", "camera_clip", "load_skimage_photo", "photo_scene",
+           "plain_scene", "procedural_scene", "scene_clip", "value_noise"]
+
+# what ``rainmamba synth --scenes`` offers; "varied" adds plain, low-texture scenes (flat colours, soft
+# gradients, skies) to "mixed", so that a model sees large areas it must leave exactly as they are
+SCENE_KINDS = ("procedural", "photos", "mixed", "varied")
+_PLAIN_SHARE = 0.25           # of "varied" clips; the rest split evenly between photos and procedural
 
 # colour photographs shipped with scikit-image (skimage.data) that make good rain backgrounds
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble_deep_field",
@@ -197,6 +202,36 @@ def procedural_scene(frames: int, height: int, width: int, rng: np.random.Genera
     return clip
 
 
+def plain_canvas(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A still (H, W, 3) float32 image with little or no texture: a flat colour, a soft gradient or a sky.
+
+    Skies get faint clouds (value noise of a few codes); any kind may get a little sensor grain.
+    """
+    kind = rng.choice(["flat", "gradient", "sky"])
+    if kind == "flat":
+        canvas = np.broadcast_to(_colour(rng, 0.03, 0.97), (height, width, 3)).copy()
+    elif kind == "gradient":
+        base = _colour(rng, 0.05, 0.95)
+        ramp = _gradient(rng, height, width)
+        canvas = base + (ramp - ramp.mean((0, 1))) * rng.uniform(0.05, 0.3)
+    else:
+        top, bottom = _colour(rng, 0.3, 0.75) * (0.75, 0.85, 1.0), _colour(rng, 0.6, 0.95)
+        ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+        clouds = value_noise(rng, height, width, octaves=4, base_cells=int(rng.integers(2, 6)))
+        canvas = top * (1 - ramp) + bottom * ramp + (clouds[..., None] - 0.5) * rng.uniform(0.0, 0.12)
+    return np.clip(canvas, 0, 1).astype(np.float32)
+
+
+def plain_scene(frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A clean clip (T, H, W, 3) float32 of a plain canvas (:func:`plain_canvas`) under a moving camera."""
+    _check_clip_size(frames, height, width)
+    canvas = plain_canvas(math.ceil(height * _CANVAS_MARGIN), math.ceil(width * _CANVAS_MARGIN), rng)
+    clip = camera_clip(canvas, frames, height, width, rng)
+    if rng.random() < 0.5:
+        clip += rng.normal(0, rng.uniform(0.5, 2.0) / 255, clip.shape).astype(np.float32)
+    return np.clip(clip, 0, 1)
+
+
 # ----------------------------------------------------------------------------------------------------
 # photographs
 
@@ -243,6 +278,21 @@ def load_skimage_photo(name: str) -> np.ndarray:
     image = getattr(skimage.data, name)()
     image = np.asarray(image[0] if isinstance(image, tuple) else image)   # stereo pairs: the left view
     return (to_float_image(image) * 255).round().astype(np.uint8)
+
+
+def scene_clip(kind: str, frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A clean clip (T, H, W, 3) float32 of scene ``kind`` (one of :data:`SCENE_KINDS`), drawn from ``rng``.
+
+    "mixed" is half photos, half procedural scenes; "varied" is "mixed" with a share of plain scenes.
+    """
+    if kind not in SCENE_KINDS:
+        raise ValueError(f"Unknown scene kind {kind!r}: choose one of {', '.join(SCENE_KINDS)}.")
+    if kind == "varied" and rng.random() < _PLAIN_SHARE:
+        return plain_scene(frames, height, width, rng)
+    if kind == "photos" or (kind in ("mixed", "varied") and rng.random() < 0.5):
+        photo = load_skimage_photo(SKIMAGE_PHOTOS[int(rng.integers(len(SKIMAGE_PHOTOS)))])
+        return photo_scene(photo, frames, height, width, rng)
+    return procedural_scene(frames, height, width, rng)
 
 
 def _check_clip_size(frames: int, height: int, width: int) -> None:

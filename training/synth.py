@@ -41,14 +41,12 @@ import numpy as np
 from models.atomic import PARTIAL_PREFIX, WriteError, new_partial_dir
 
 from . import rain_effects
-from .scenes import (SKIMAGE_PHOTOS, FolderClips, load_skimage_photo, photo_scene, procedural_scene,
-                     value_noise)
+from .scenes import SCENE_KINDS, FolderClips, scene_clip, value_noise
 
 __all__ = ["DROP_KINDS", "RainParams", "add_rain", "add_rain_pair", "render_streaks", "write_synthetic_dataset",
            "SCENE_KINDS"]
 
 Range = tuple[float, float]
-SCENE_KINDS = ("procedural", "photos", "mixed")
 DROP_KINDS = ("refract", "blur", "smear")
 _BRIGHTNESS_LEVELS = 16   # streaks are drawn in this many grey levels, one OpenCV call per level
 
@@ -346,11 +344,7 @@ def _clean_clip(index: int, frames: int, height: int | None, width: int | None, 
         return source.clip(index, frames, height, width, rng)
     if height is None or width is None:
         raise ValueError("Procedural and photo scenes need a frame size: give height and width (--size HxW).")
-    use_photo = scenes == "photos" or (scenes == "mixed" and rng.random() < 0.5)
-    if use_photo:
-        photo = load_skimage_photo(SKIMAGE_PHOTOS[int(rng.integers(len(SKIMAGE_PHOTOS)))])
-        return photo_scene(photo, frames, height, width, rng)
-    return procedural_scene(frames, height, width, rng)
+    return scene_clip(scenes, frames, height, width, rng)
 
 
 _OUTPUTS = ("rainy", "clean", "synth.json")
@@ -418,8 +412,7 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     """Write ``n_sequences`` rainy/clean pairs in the generic layout and return ``out_root``.
 
     Clean clips come from ``clean_source`` (a folder of videos, of per-sequence frame folders, and/or
-    of photos; sequence i uses item i mod count) or else from ``scenes``: "procedural", "photos"
-    (scikit-image's sample photos) or "mixed". ``height``/``width`` None keeps the source's size
+    of photos; sequence i uses item i mod count) or else from ``scenes`` (see ``training.scenes.SCENE_KINDS``). ``height``/``width`` None keeps the source's size
     (``clean_source`` only). ``drops`` True/False forces lens drops on every/no sequence; None keeps
     ``params.drop_prob``. A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
     called with 1 after each sequence.

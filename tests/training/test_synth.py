@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from models.cli import main
 from training.datasets import find_pairs, read_frames
-from training.scenes import photo_scene, procedural_canvas, procedural_scene
+from training.scenes import SKIMAGE_PHOTOS, photo_scene, procedural_canvas, procedural_scene
 from training.synth import RainParams, add_rain, render_streaks, write_synthetic_dataset
 
 NO_EXTRAS = dict(fog_prob=0.0, drop_prob=0.0)
@@ -124,6 +124,38 @@ def test_photo_scene_from_a_skimage_photo():
     assert np.abs(clip[0] - clip[-1]).mean() > 1e-4
     small = photo_scene(photo[:20, :20], 2, 32, 32, rng(0))          # smaller than the frame: enlarged
     assert small.shape == (2, 32, 32, 3)
+
+
+def _texture(clip: np.ndarray) -> float:
+    """Mean absolute difference between horizontal neighbours: 0 for a flat field."""
+    return float(np.abs(np.diff(clip, axis=2)).mean())
+
+
+def test_plain_scenes_are_low_texture_and_deterministic():
+    from training.scenes import plain_scene
+
+    clips = [plain_scene(3, 40, 48, rng(seed)) for seed in range(12)]
+    assert all(c.shape == (3, 40, 48, 3) and 0 <= c.min() and c.max() <= 1 for c in clips)
+    assert max(_texture(c) for c in clips) < 0.02                          # no edges, at most faint grain
+    textured = [_texture(procedural_scene(3, 40, 48, rng(seed))) for seed in range(12)]
+    assert np.median(textured) > 3 * np.median([_texture(c) for c in clips])
+    assert np.array_equal(clips[0], plain_scene(3, 40, 48, rng(0)))
+
+
+def test_varied_scenes_mix_plain_ones_into_mixed_and_mixed_is_unchanged():
+    pytest.importorskip("skimage")
+    from training.scenes import load_skimage_photo, photo_scene as photo, scene_clip
+
+    textures = [_texture(scene_clip("varied", 2, 32, 32, rng(seed))) for seed in range(40)]
+    plain = sum(t < 0.01 for t in textures)
+    assert 3 <= plain <= 20                                               # about a quarter
+    # "mixed" draws exactly as before "varied" existed: a coin, then a photo or a procedural scene
+    generator = rng(3)
+    expected = (photo(load_skimage_photo(SKIMAGE_PHOTOS[int(generator.integers(len(SKIMAGE_PHOTOS)))]), 2, 32,
+                      32, generator) if generator.random() < 0.5 else procedural_scene(2, 32, 32, generator))
+    assert np.array_equal(scene_clip("mixed", 2, 32, 32, rng(3)), expected)
+    with pytest.raises(ValueError, match="Unknown scene kind 'sky'"):
+        scene_clip("sky", 2, 32, 32, rng(0))
 
 
 # ----------------------------------------------------------------------------------------------------
