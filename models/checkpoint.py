@@ -56,7 +56,7 @@ class Checkpoint:
     """A checkpoint read from disk: generator tensors (no prefixes) and whatever metadata came with them."""
 
     state_dict: dict[str, Tensor]
-    source_format: str                      # "project" | "mmcv" | "state_dict"
+    source_format: str                      # "project" | "mmcv" | "state_dict" | "train_state"
     preset: Preset | None = None            # known from the project metadata, else None
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     config_text: str = ""                   # the authors' config (meta['config']), when present
@@ -143,7 +143,13 @@ def _read_torch(path: Path, shown: str) -> Checkpoint:
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"Checkpoint {shown} holds a {type(obj).__name__}, not a state_dict.")
     meta = obj.get("meta") if isinstance(obj.get("meta"), Mapping) else {}
-    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+    preset = None
+    if "iteration" in obj and isinstance(obj.get("model"), Mapping):  # a `rainmamba train` checkpoint
+        tensors, fmt = obj["model"], "train_state"
+        config = obj.get("config") if isinstance(obj.get("config"), Mapping) else {}
+        preset = PRESETS.get(config.get("preset")) if isinstance(config.get("preset"), str) else None
+        meta = {"iter": obj["iteration"]} if isinstance(obj["iteration"], int) else {}
+    elif "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         tensors, fmt = obj["state_dict"], "mmcv"
     elif "generator_state_dict" in obj and isinstance(obj["generator_state_dict"], Mapping):
         tensors, fmt = obj["generator_state_dict"], "state_dict"
@@ -157,7 +163,7 @@ def _read_torch(path: Path, shown: str) -> Checkpoint:
     for key in ("iter", "epoch", "exp_name", "mmedit_version", "time"):
         if key in meta and isinstance(meta[key], (str, int, float)):
             provenance[f"meta.{key}"] = meta[key]
-    return Checkpoint(_strip_prefixes(tensors), fmt, None, provenance, config)
+    return Checkpoint(_strip_prefixes(tensors), fmt, preset, provenance, config)
 
 
 def _strip_prefixes(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -58,6 +58,12 @@ def test_loss_decreases_logs_and_export(tmp_path):
     assert net.preset.name == "tiny"
     assert net.provenance["iterations"] == 8 and net.provenance["losses"] == result.losses_used
     assert net.provenance["data"] == str(data)
+    # a training checkpoint is a model too: ship-eval, derain and models import take it as it is
+    last = models.load(tmp_path / "run" / "checkpoints" / "iter_00000008.pt")
+    assert last.preset.name == "tiny" and last.provenance["meta.iter"] == 8
+    assert all(torch.equal(a, b) for a, b in zip(last.state_dict().values(), net.state_dict().values()))
+    middle = models.load(tmp_path / "run" / "checkpoints" / "iter_00000004.pt")
+    assert not all(torch.equal(a, b) for a, b in zip(middle.state_dict().values(), net.state_dict().values()))
 
 
 def test_missing_vgg_warns_and_continues(tmp_path, no_vgg_cache):
