@@ -102,16 +102,15 @@ def _keeping_it(stream_type: str, codec: str | None) -> str:
 
 def cut_chapters(chapters: list[dict], cut: Cut) -> list[dict]:
     """The chapters that overlap the written part, clipped to it and moved back with the streams."""
+    low = -float("inf") if cut.start_s is None else cut.start_s
+    high = float("inf") if cut.end_s is None else cut.end_s
     kept = []
     for chapter in chapters:
         base = Fraction(chapter["time_base"].numerator, chapter["time_base"].denominator)
         start_s, end_s = float(chapter["start"] * base), float(chapter["end"] * base)
-        if cut.start_s is not None:
-            start_s, end_s = max(start_s, cut.start_s), max(end_s, cut.start_s)
-        if cut.end_s is not None:
-            start_s, end_s = min(start_s, cut.end_s), min(end_s, cut.end_s)
-        if end_s <= start_s and chapter["end"] > chapter["start"]:
+        if start_s >= high or end_s < low or (end_s == low and end_s > start_s):
             continue
+        start_s, end_s = max(start_s, low), min(end_s, high)
         kept.append(dict(chapter, time_base=base, start=round((start_s - cut.shift_s) / base),
                          end=round((end_s - cut.shift_s) / base)))
     return kept

@@ -75,6 +75,14 @@ def test_text_subtitles_are_converted_only_where_the_container_needs_it_and_it_s
     assert packets(back, "subtitles")["packets"] == packets(source, "subtitles")["packets"]
 
 
+def test_text_subtitles_become_webvtt_in_webm(tmp_path):
+    result = derain(subtitled(tmp_path), tmp_path / "clean.webm", "--preset", "12")
+    assert result.exit_code == 0, result.output
+    assert "subtitle stream 1 (subrip) cannot go into this container, so it is converted to webvtt" in result.output
+    assert packets(tmp_path / "clean.webm", "subtitles")["codec"] == "webvtt"
+    assert subtitle_texts(tmp_path / "clean.webm") == EVENTS
+
+
 def test_subtitles_no_container_choice_can_hold_are_dropped_with_a_note_naming_one_that_can(tmp_path):
     source = subtitled(tmp_path)
     result = derain(source, tmp_path / "clean.avi")
