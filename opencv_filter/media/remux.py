@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -144,9 +145,11 @@ class StreamCopier:
         codec = _codec_of(stream)
         what = f"{stream.type} stream {stream.index} ({codec or 'unknown codec'})"
         if stream.type == "attachment":  # a file (a font) with no packets: copied whole where the container has them
+            if self.output.format.name != "matroska":
+                log.info("%s: the %s cannot go into this container and is dropped (a .mkv output keeps it).",
+                         self.label, what)
+                return
             try:
-                if "matroska" not in self.output.format.name:
-                    raise ValueError("this container has no attachments")
                 _copy_tags(stream, self.output.add_stream_from_template(stream))
             except (av.error.FFmpegError, ValueError, TypeError) as error:
                 log.info("%s: the %s is dropped (%s).", self.label, what, error)
@@ -222,9 +225,13 @@ class StreamCopier:
                 self._pending = next(self._packets, None)
                 if self._pending is None:
                     return
-            if self._pending[0] > time_s:
+            due, packet = self._pending
+            if due > time_s:
                 return
-            self.output.mux(self._pending[1])
+            # A packet read ahead before the writer knew the last frame's time is checked again here; the
+            # encoders' final packets (due at infinity) always go in.
+            if math.isinf(due) or self.cut.keeps(due + self.cut.shift_s):
+                self.output.mux(packet)
             self._pending = None
 
     def finish(self) -> None:

@@ -126,6 +126,10 @@ def test_a_data_stream_is_copied_where_the_container_holds_it_and_dropped_with_a
     assert [p[2] for p in before["packets"]] == [payload for _, payload in data]
     assert after["packets"] == before["packets"]
     assert after["tags"].get("handler_name") == "Rain sensor"
+    result = derain(source, tmp_path / "part.mp4", "--start", 4, "--end", 10)  # cut and moved with the picture
+    assert result.exit_code == 0, result.output
+    assert packets(tmp_path / "part.mp4", "data")["packets"] == [(round(i * 0.04, 6), 0.04, f"GPS {i + 4}".encode())
+                                                               for i in range(6)]
     result = derain(source, tmp_path / "clean.mkv")
     assert result.exit_code == 0, result.output
     assert "data stream 1 (bin_data) cannot go into this container and is dropped (a .mp4 or .m4v output keeps " \
