@@ -145,7 +145,7 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
     """Time the scan backends, one window per preset and the whole engine; compare with the baselines.
 
     \b
-    Three sections, each optional, and those other packages add (--sections):
+    Three sections, each optional, and the ones other packages add (asked for with --sections):
       scan    the selective scan alone at the vrds shapes: the per-step PyTorch loop (ref), the
               chunked PyTorch scan (torch), the compiled CPU kernel (numba), the Triton GPU kernel
               (triton), mamba_ssm (cuda); speed-up and max error against the per-step loop.
@@ -154,9 +154,10 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
       engine  models.Derainer streaming a synthetic clip of --frames at each of --sizes: frames/s,
               peak memory, and the ratio to the authors' protocol (official mode, authors' scan;
               estimated from the window timing unless --authors-engine).
-      io      (--sections io) a synthetic x264 video file of --frames at each of --sizes decoded,
-              derained and encoded at derain's defaults, one after the other: ms per frame of each
-              and decoding + encoding as a share of the engine's time.
+      io      (from the OpenCV wrapper) a synthetic x264 video file of the first of --frames at
+              each of --sizes, decoded, derained by each --presets network and encoded at derain's
+              defaults, one after the other: ms per frame of each and decoding + encoding as a
+              share of the engine's time.
 
     \b
     Examples:
