@@ -130,8 +130,12 @@ class StreamCopier:
         for stream in self.input.streams:
             if stream.index == video_index:
                 _copy_tags(stream, video_out)
-                continue
-            self._add(stream, supported)
+            elif stream.type == "data" and _codec_of(stream) is None and "timecode" in stream.metadata:
+                # A QuickTime timecode track: the MP4/MOV muxers write it again from the picture's
+                # timecode tag, which Matroska keeps as a tag.
+                video_out.metadata.setdefault("timecode", stream.metadata["timecode"])
+            else:
+                self._add(stream, supported)
         output.metadata.update(_tags(self.input.metadata))
         self._chapters = self.input.chapters()  # written at the end, once the cut is known
         if self._chapters and output.format.name not in _CHAPTER_FORMATS:

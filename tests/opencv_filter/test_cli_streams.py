@@ -137,6 +137,31 @@ def test_a_data_stream_is_copied_where_the_container_holds_it_and_dropped_with_a
     assert [kind for kind, _ in decode(tmp_path / "clean.mkv")["streams"]] == ["video"]
 
 
+def test_a_quicktime_timecode_track_is_kept_with_the_picture(tmp_path):
+    """FFmpeg's MOV muxer writes a timecode (tmcd) track from the video's timecode tag; it has no codec
+    FFmpeg knows, so it is carried as that tag: a track again in .mov/.mp4, a tag in .mkv."""
+    source = tmp_path / "rainy.mov"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = *SIZE, "yuv420p"
+        video.metadata["timecode"] = "01:02:03:04"
+        for i, image in enumerate(smooth_frames(4, SIZE)):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    assert packets(source, "data")["tags"].get("timecode") == "01:02:03:04"  # the fixture has the track
+    for suffix in (".mov", ".mp4", ".mkv"):
+        out = tmp_path / f"clean{suffix}"
+        result = derain(source, out)
+        assert result.exit_code == 0 and "dropped" not in result.output, result.output
+        with av.open(str(out)) as container:
+            tags = {key.lower(): value for key, value in container.streams.video[0].metadata.items()}
+            assert tags.get("timecode") == "01:02:03:04", suffix
+            if suffix != ".mkv":
+                assert container.streams.data[0].metadata.get("timecode") == "01:02:03:04"
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
 def test_chapters_and_container_tags_are_kept(tmp_path, suffix):
     """Tag names compare without case, as FFmpeg's do: Matroska stores ARTIST where MP4 stores artist."""
