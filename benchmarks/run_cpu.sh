@@ -23,3 +23,6 @@ python -m models.bench --no-scan --no-windows --presets shipped --sizes 480p,108
     --json "$out/cpu_shipped.json" --markdown "$out/cpu_shipped.md"
 python -m models.bench --no-scan --no-windows --presets shipped --sizes 480p,1080p --authors-scan none --repeat 1 \
     --tile 0 --json "$out/cpu_shipped_whole.json" --markdown "$out/cpu_shipped_whole.md"
+# 6. what decoding and encoding a 480p video file take next to the shipped model's engine
+python -m models.bench --threads 2 --no-scan --no-windows --no-engine --presets shipped --sizes 480p --frames 10 \
+    --sections io --json "$out/cpu_io_share.json" --markdown "$out/cpu_io_share.md"

@@ -1,7 +1,8 @@
 """``rainmamba bench``: how fast the scan, one network window and the whole engine are on this machine.
 
-Also runnable as ``python -m models.bench``. The measurements live in ``models.bench_measure``; this
-module parses options, prints the tables and writes JSON / Markdown.
+Also runnable as ``python -m models.bench``. The measurements live in ``models.bench_measure``; other
+packages add sections of their own (``--sections``, `models/bench_sections.py`); this module parses
+options, prints the tables and writes JSON / Markdown.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import click
 import torch
 
 from . import bench_measure as bm
-from . import backends, scan
+from . import bench_sections, backends, scan
 from .atomic import WriteError, check_writable, write_atomic
 from .options import CLI, parse_dtype, resolve_device
 from .sizes import parse_size
@@ -64,10 +65,12 @@ TABLES = {
 }
 
 
-def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
-    """The results as one table per section, plain text or Markdown."""
+def render(rows: list[dict[str, Any]], markdown: bool = False,
+           extra: dict[str, bench_sections.BenchSection] | None = None) -> str:
+    """The results as one table per section (the built-in ones, then ``extra``), plain text or Markdown."""
     out = []
-    for section, (title, columns) in TABLES.items():
+    tables = dict(TABLES, **{name: (section.title, section.columns) for name, section in (extra or {}).items()})
+    for section, (title, columns) in tables.items():
         part = [r for r in rows if r.get("section") == section]
         if not part:
             continue
@@ -108,6 +111,11 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
               help="Comma list of clip sizes for the whole engine (480p, 720p, 1080p or HxW), or 'none'.")
 @click.option("--frames", default="5", show_default=True,
               help="Comma list of clip lengths for the engine; several show whether peak memory grows with length.")
+@click.option("--engine/--no-engine", "do_engine", default=True, show_default=True,
+              help="Time the whole engine on each of --sizes (the engine section).")
+@click.option("--sections", "extra_sections", default="none", show_default=True,
+              help="Comma list of sections other packages add (io: decoding and encoding a video file next to "
+                   "the engine, for each of --presets and --sizes at the first of --frames), or 'none'.")
 @click.option("--mode", type=click.Choice(["fast", "official"]), default="fast", show_default=True,
               help="Engine mode timed as 'ours'.")
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Window tiles per engine forward call.")
@@ -130,13 +138,14 @@ def render(rows: list[dict[str, Any]], markdown: bool = False) -> str:
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the tables as Markdown (for a README) to this file.")
 def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, scan_length: int, scan_grad: bool,
-                  presets: str, do_windows: bool, sizes: str, frames: str, mode: str, batch_size: int,
+                  presets: str, do_windows: bool, sizes: str, frames: str, do_engine: bool, extra_sections: str,
+                  mode: str, batch_size: int,
                   authors_scan: str, authors_engine: bool, profile: bool, tile: int | None, repeat: int, threads: int | None,
                   json_path: Path | None, markdown_path: Path | None) -> None:
     """Time the scan backends, one window per preset and the whole engine; compare with the baselines.
 
     \b
-    Three sections, each optional:
+    Three sections, each optional, and the ones other packages add (asked for with --sections):
       scan    the selective scan alone at the vrds shapes: the per-step PyTorch loop (ref), the
               chunked PyTorch scan (torch), the compiled CPU kernel (numba), the Triton GPU kernel
               (triton), mamba_ssm (cuda); speed-up and max error against the per-step loop.
@@ -145,6 +154,10 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
       engine  models.Derainer streaming a synthetic clip of --frames at each of --sizes: frames/s,
               peak memory, and the ratio to the authors' protocol (official mode, authors' scan;
               estimated from the window timing unless --authors-engine).
+      io      (from the OpenCV wrapper) a synthetic x264 video file of the first of --frames at
+              each of --sizes, decoded, derained by each --presets network and encoded at derain's
+              defaults, one after the other: ms per frame of each and decoding + encoding as a
+              share of the engine's time.
 
     \b
     Examples:
@@ -157,6 +170,8 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
                                                         # does peak memory grow with clip length?
       rainmamba bench --presets none --json scan.json   # the scan alone
       rainmamba bench --profile --presets shipped --sizes 480p,1080p   # where the engine's time goes
+      rainmamba bench --no-scan --no-windows --no-engine --presets shipped --sizes 480p --frames 10 \\
+          --sections io                                 # what decoding and encoding take from the engine
     """
     if threads:
         torch.set_num_threads(threads)
@@ -172,6 +187,10 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
         for name in backends:
             if name not in scan.BACKENDS:
                 _bad(f"Unknown scan backend {name!r}: use {', '.join(scan.BACKENDS)} or all.")
+        extra = bench_sections.load(_split(extra_sections))
+        if extra and not (_split(presets) and size_list and frame_counts):
+            _bad(f"--sections {extra_sections} needs --presets, --sizes and --frames (e.g. --presets shipped "
+                 "--sizes 480p --frames 10).")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:  # an output that cannot be written should not cost the whole benchmark first
@@ -199,16 +218,22 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
     preset_list = _split(presets)
     if profile and not (preset_list and size_list):
         raise click.UsageError("--profile needs --presets and --sizes (e.g. --presets shipped --sizes 480p).")
-    if preset_list and (do_windows or size_list):
-        rows += _bench_network(preset_list, size_list, frame_counts, dev, dtype_list, mode, batch_size, authors,
+    engine_sizes = size_list if do_engine or profile else []
+    if preset_list and (do_windows or engine_sizes):
+        rows += _bench_network(preset_list, engine_sizes, frame_counts, dev, dtype_list, mode, batch_size, authors,
                                authors_engine, repeat, do_windows and not profile, log, profile, tile)
-    text = render(rows)
+    if extra and not profile:
+        request = bench_sections.BenchRequest(dev, preset_list, size_list, frame_counts,
+                                              dtype_list[0] if dtype_list else torch.float32, mode, tile,
+                                              torch.get_num_threads(), log)
+        rows += bench_sections.run(extra, request)
+    text = render(rows, extra=extra)
     click.echo("\n" + text)
     try:
         if json_path:
             settings = {"device": str(dev), "dtypes": dtypes, "presets": presets, "sizes": sizes,
-                        "frames": frames, "mode": mode, "batch_size": batch_size, "tile": tile, "profile": profile,
-                        "authors_scan": authors,
+                        "frames": frames, "engine": do_engine, "sections": extra_sections, "mode": mode,
+                        "batch_size": batch_size, "tile": tile, "profile": profile, "authors_scan": authors,
                         "repeat": repeat, "argv": sys.argv[1:]}
             write_atomic(json_path, json.dumps({"machine": machine, "settings": settings, "results": rows},
                                                indent=2))
@@ -216,7 +241,7 @@ def bench_command(device: str, dtypes: str, do_scan: bool, scan_backends: str, s
         if markdown_path:
             gpu = f", GPU {machine['gpu']}" if "gpu" in machine else ""
             header = f"Machine: {machine['cpu']}, {machine['cpu_cores']} cores{gpu}, torch {machine['torch']}.\n\n"
-            write_atomic(markdown_path, header + render(rows, markdown=True))
+            write_atomic(markdown_path, header + render(rows, markdown=True, extra=extra))
             click.echo(f"wrote {markdown_path}")
     except WriteError as err:
         raise click.ClickException(str(err)) from None

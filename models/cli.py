@@ -1,56 +1,22 @@
 """The ``rainmamba`` console command: one click group whose subcommands the packages register themselves.
 
 Each package declares its commands as entry points in the ``rainmamba.commands`` group of
-``pyproject.toml`` (name = "module:attribute" of a click command), the plugin convention of pytest and
-flask, so this module names no package above ``models``. A command's module is imported only when that
-command is needed, and a module that fails to import breaks only its own command, with a one-line message.
-
-An installed copy reads the entry points from its distribution's metadata. A source checkout (this
-package beside the project's ``pyproject.toml``) reads that file instead, so running the checkout, for
-example with ``PYTHONPATH``, sees its own commands even when the installed metadata is older.
+``pyproject.toml`` (read by `models/entry_points.py`), so this module names no package above ``models``.
+A command's module is imported only when that command is needed, and a module that fails to import
+breaks only its own command, with a one-line message.
 """
 from __future__ import annotations
 
-import functools
-import importlib
-from pathlib import Path
-
 import click
 
+from . import entry_points
+
 GROUP = "rainmamba.commands"
-CONSOLE_SCRIPT = ("rainmamba", "models.cli:main")
-_CHECKOUT_PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
-def pyproject_commands(pyproject: Path) -> dict[str, str] | None:
-    """name -> "module:attribute" declared in ``pyproject``; None when it is another project's file (one
-    without this console script)."""
-    import tomllib
-
-    with open(pyproject, "rb") as f:
-        project = tomllib.load(f).get("project", {})
-    name, target = CONSOLE_SCRIPT
-    if project.get("scripts", {}).get(name) != target:
-        return None
-    return dict(project.get("entry-points", {}).get(GROUP, {}))
-
-
-def installed_commands() -> dict[str, str]:
-    """name -> "module:attribute" from the entry points of the installed distributions."""
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
-
-
-@functools.cache
 def declared_commands() -> dict[str, str]:
-    """The subcommands of ``rainmamba``: the checkout's pyproject.toml when running from one, else the
-    installed entry points."""
-    if _CHECKOUT_PYPROJECT.is_file():
-        declared = pyproject_commands(_CHECKOUT_PYPROJECT)
-        if declared is not None:
-            return declared
-    return installed_commands()
+    """The subcommands of ``rainmamba``: name -> "module:attribute"."""
+    return entry_points.declared(GROUP)
 
 
 def _unavailable(name: str, target: str, error: Exception) -> click.Command:
@@ -76,9 +42,8 @@ class PluginGroup(click.Group):
         target = declared_commands().get(name)
         if target is None:
             return None
-        module_name, _, attr = target.partition(":")
         try:
-            command = getattr(importlib.import_module(module_name), attr)
+            command = entry_points.load(target)
         except Exception as error:  # noqa: BLE001  (any failure of one package must leave the others usable)
             return _unavailable(name, target, error)
         return command

@@ -134,7 +134,8 @@ def _console(label: str) -> Iterator[None]:
               help="How different (0-1) the frames on the two sides of a scene cut must be; lower finds more.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--no-audio", is_flag=True,
-              help="Write the picture only (by default audio, subtitles, chapters and tags are copied).")
+              help="Write the picture only (by default audio, subtitle and data streams, chapters and tags are "
+                   "copied).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, device: str | None, fp16: bool,
                    bf16: bool, batch_size: int, codec: str | None, crf: int | None, preset: str | None, lossless: bool,

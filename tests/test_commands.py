@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from models import cli
+from models import cli, entry_points
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("models", "opencv_filter", "training", "vsrainmamba")
@@ -72,7 +72,7 @@ def test_installed_entry_points_are_read_from_metadata(monkeypatch):
 
     fake = [EntryPoint("models", "models.cli_models:models_group", cli.GROUP)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: fake if group == cli.GROUP else [])
-    assert cli.installed_commands() == {"models": "models.cli_models:models_group"}
+    assert entry_points.installed(cli.GROUP) == {"models": "models.cli_models:models_group"}
 
 
 def test_a_command_whose_package_does_not_import_breaks_only_itself(monkeypatch):
@@ -101,7 +101,7 @@ def test_a_command_imports_only_its_own_package():
 def test_a_foreign_pyproject_is_ignored(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\n[project.scripts]\nrainmamba = "x:y"\n'
                                              f'[project.entry-points."{cli.GROUP}"]\nx = "a:b"\n')
-    assert cli.pyproject_commands(tmp_path / "pyproject.toml") is None
+    assert entry_points.from_pyproject(tmp_path / "pyproject.toml", cli.GROUP) is None
 
 
 def test_the_repository_stands_alone():

@@ -2,23 +2,31 @@
 
 Audio, subtitle, data and extra video streams are copied packet by packet without re-encoding, with
 their metadata, disposition and the container's chapters and tags. Where the output container cannot
-hold a stream's codec, audio is re-encoded to the container's usual codec and other streams are
-dropped, each with a one-line note. A frame range (``--start``/``--end``) cuts every stream at the
-same times and shifts them together, so they stay in sync with the picture: the writer sets ``cut``
-once the first and last frames' times are known.
+hold a stream's codec, audio is re-encoded to the container's usual codec, text subtitles to its text
+subtitle codec, and other streams are dropped, each with a one-line note. A frame range
+(``--start``/``--end``) cuts every stream and the chapters at the same times and shifts them together,
+so they stay in sync with the picture: the writer sets ``cut`` once the first and last frames' times are
+known.
 """
 from __future__ import annotations
 
+import io
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 
+from .encoding import CONTAINERS
+from .subtitles import TextSubtitleConverter, text_target
+
 log = logging.getLogger("opencv_filter")
 
 _AUDIO_CODECS = ("aac", "libopus", "opus", "flac", "mp3")
+_CHAPTER_FORMATS = {"matroska": ".mkv", "webm": ".webm", "mp4": ".mp4", "mov": ".mov"}  # AVI has no chapters
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,8 @@ class Cut:
 
 
 # Tags the muxer writes itself (and which a cut or a new encoder would make wrong).
-_OWN_TAGS = {"encoder", "duration", "number_of_frames", "number_of_bytes", "bps", "_statistics_tags",
-             "_statistics_writing_app", "_statistics_writing_date_utc"}
+_OWN_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration", "number_of_frames",
+             "number_of_bytes", "bps", "_statistics_tags", "_statistics_writing_app", "_statistics_writing_date_utc"}
 
 
 def _tags(metadata: dict[str, str]) -> dict[str, str]:
@@ -62,8 +70,51 @@ def _copy_tags(source: av.stream.Stream, out: av.stream.Stream) -> None:
 
 
 def _codec_of(stream: av.stream.Stream) -> str | None:
+    """FFmpeg's name for the stream's codec (``subrip`` for a stream the ``srt`` decoder reads)."""
     context = getattr(stream, "codec_context", None)
-    return context.name if context is not None else None
+    if context is not None:
+        return context.codec.canonical_name
+    return getattr(stream, "name", None)  # data streams have no decoder, only a codec id
+
+
+def _holds(format_name: str, stream_type: str, codec: str) -> bool:
+    """Whether a ``format_name`` file can hold ``codec`` (data codecs are asked of a throwaway muxer: its
+    ``supported_codecs`` lists only codecs FFmpeg can decode or encode)."""
+    probe = av.open(io.BytesIO(), "w", format=format_name)
+    try:
+        if stream_type != "data":
+            return codec in probe.supported_codecs
+        probe.add_data_stream(codec)
+        return True
+    except ValueError:
+        return False
+    finally:
+        probe.close()
+
+
+def _keeping_it(stream_type: str, codec: str | None) -> str:
+    """Which output extensions would keep a stream, as the end of a note."""
+    suffixes = [suffix for suffix, name in CONTAINERS.items()
+                if codec is not None and _holds(name, stream_type, codec)]
+    if not suffixes:
+        return "no output container rainmamba writes can hold it"
+    return f"a {' or '.join(suffixes)} output keeps it"
+
+
+def cut_chapters(chapters: list[dict], cut: Cut) -> list[dict]:
+    """The chapters that overlap the written part, clipped to it and moved back with the streams."""
+    low = -float("inf") if cut.start_s is None else cut.start_s
+    high = float("inf") if cut.end_s is None else cut.end_s
+    kept = []
+    for chapter in chapters:
+        base = Fraction(chapter["time_base"].numerator, chapter["time_base"].denominator)
+        start_s, end_s = float(chapter["start"] * base), float(chapter["end"] * base)
+        if start_s >= high or end_s < low or (end_s == low and end_s > start_s):
+            continue
+        start_s, end_s = max(start_s, low), min(end_s, high)
+        kept.append(dict(chapter, time_base=base, start=round((start_s - cut.shift_s) / base),
+                         end=round((end_s - cut.shift_s) / base)))
+    return kept
 
 
 class StreamCopier:
@@ -73,20 +124,24 @@ class StreamCopier:
                  video_out: av.stream.Stream, label: str) -> None:
         self.output, self.cut, self.label = output, Cut(), label
         self.input = av.open(str(source), "r")
-        self._routes: dict[int, tuple[av.stream.Stream, av.stream.Stream, bool]] = {}
+        # source index -> (source stream, output stream, how packets change: None = copied as they are)
+        self._routes: dict[int, tuple[av.stream.Stream, av.stream.Stream, str | TextSubtitleConverter | None]] = {}
         supported = output.supported_codecs
         for stream in self.input.streams:
             if stream.index == video_index:
                 _copy_tags(stream, video_out)
-                continue
-            self._add(stream, supported)
+            elif stream.type == "data" and _codec_of(stream) is None and "timecode" in stream.metadata:
+                # A QuickTime timecode track: the MP4/MOV muxers write it again from the picture's
+                # timecode tag, which Matroska keeps as a tag.
+                video_out.metadata.setdefault("timecode", stream.metadata["timecode"])
+            else:
+                self._add(stream, supported)
         output.metadata.update(_tags(self.input.metadata))
-        chapters = self.input.chapters()
-        if chapters:
-            try:
-                output.set_chapters(chapters)  # before the header is written
-            except (av.error.FFmpegError, ValueError, TypeError) as error:
-                log.info("%s: the chapters could not be kept (%s).", label, error)
+        self._chapters = self.input.chapters()  # written at the end, once the cut is known
+        if self._chapters and output.format.name not in _CHAPTER_FORMATS:
+            log.info("%s: the %d chapters are dropped: this container has none (a %s output keeps them).",
+                     label, len(self._chapters), " or ".join(_CHAPTER_FORMATS.values()))
+            self._chapters = []
         self._packets = self._all_packets()
         self._pending: tuple[float, av.Packet] | None = None
 
@@ -94,28 +149,37 @@ class StreamCopier:
         codec = _codec_of(stream)
         what = f"{stream.type} stream {stream.index} ({codec or 'unknown codec'})"
         if stream.type == "attachment":  # a file (a font) with no packets: copied whole where the container has them
+            if self.output.format.name != "matroska":
+                log.info("%s: the %s cannot go into this container and is dropped (a .mkv output keeps it).",
+                         self.label, what)
+                return
             try:
-                if "matroska" not in self.output.format.name:
-                    raise ValueError("this container has no attachments")
                 _copy_tags(stream, self.output.add_stream_from_template(stream))
             except (av.error.FFmpegError, ValueError, TypeError) as error:
                 log.info("%s: the %s is dropped (%s).", self.label, what, error)
             return
-        if codec is not None and codec in supported:
+        holds = codec is not None and _holds(self.output.format.name, stream.type, codec)
+        change: str | TextSubtitleConverter | None = None
+        if holds:
             out = self.output.add_stream_from_template(stream)
-            reencode = False
         elif stream.type == "audio":
             target = next((c for c in _AUDIO_CODECS if c in supported), self.output.default_audio_codec)
             out = self.output.add_stream(target, rate=stream.rate)
             out.layout = stream.layout
-            reencode = True
+            change = "audio"
             log.info("%s: the %s cannot go into this container, so it is re-encoded as %s.", self.label, what,
                      target)
+        elif stream.type == "subtitle" and (target := text_target(stream, supported)) is not None:
+            out = self.output.add_stream(target)
+            change = TextSubtitleConverter(stream, out)
+            log.info("%s: the %s cannot go into this container, so it is converted to %s.", self.label, what,
+                     target)
         else:
-            log.info("%s: the %s cannot go into this container and is dropped.", self.label, what)
+            log.info("%s: the %s cannot go into this container and is dropped (%s).", self.label, what,
+                     _keeping_it(stream.type, codec))
             return
         _copy_tags(stream, out)
-        self._routes[stream.index] = (stream, out, reencode)
+        self._routes[stream.index] = (stream, out, change)
 
     def _all_packets(self) -> Iterator[tuple[float, av.Packet]]:
         """(time in seconds, packet for the output) for every kept packet, in the source's file order."""
@@ -123,32 +187,40 @@ class StreamCopier:
             return
         streams = [route[0] for route in self._routes.values()]
         for packet in self.input.demux(*streams):
-            source, out, reencode = self._routes[packet.stream.index]
-            if reencode:
-                for frame in source.codec_context.decode(packet) if packet.size or packet.dts is None else []:
-                    if frame.time is None or not self.cut.keeps(frame.time):
-                        continue
-                    frame.pts -= round(self.cut.shift_s / frame.time_base)
-                    for encoded in out.encode(frame):
-                        yield frame.time - self.cut.shift_s, encoded
+            source, out, change = self._routes[packet.stream.index]
+            if change == "audio":
+                yield from self._reencoded(source, out, packet)
                 continue
             if packet.dts is None and packet.pts is None:  # the demuxer's end-of-stream marker
                 continue
             time_s = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
             if not self.cut.keeps(time_s):
                 continue
-            shift = round(self.cut.shift_s / packet.time_base)
-            if shift:
-                if packet.pts is not None:
-                    packet.pts -= shift
-                if packet.dts is not None:
-                    packet.dts -= shift
-            packet.stream = out
-            yield time_s - self.cut.shift_s, packet
-        for source, out, reencode in self._routes.values():
-            if reencode:
+            for kept in change.convert(packet) if change is not None else (packet,):
+                self._shift(kept)
+                kept.stream = out
+                yield time_s - self.cut.shift_s, kept
+        for source, out, change in self._routes.values():
+            if change == "audio":
                 for encoded in out.encode(None):
                     yield float("inf"), encoded
+
+    def _reencoded(self, source: av.stream.Stream, out: av.stream.Stream,
+                   packet: av.Packet) -> Iterator[tuple[float, av.Packet]]:
+        for frame in source.codec_context.decode(packet) if packet.size or packet.dts is None else []:
+            if frame.time is None or not self.cut.keeps(frame.time):
+                continue
+            frame.pts -= round(self.cut.shift_s / frame.time_base)
+            for encoded in out.encode(frame):
+                yield frame.time - self.cut.shift_s, encoded
+
+    def _shift(self, packet: av.Packet) -> None:
+        shift = round(self.cut.shift_s / packet.time_base)
+        if shift:
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
 
     def mux_until(self, time_s: float) -> None:
         """Mux every packet due up to ``time_s`` (seconds on the output's timeline)."""
@@ -157,14 +229,24 @@ class StreamCopier:
                 self._pending = next(self._packets, None)
                 if self._pending is None:
                     return
-            if self._pending[0] > time_s:
+            due, packet = self._pending
+            if due > time_s:
                 return
-            self.output.mux(self._pending[1])
+            # A packet read ahead before the writer knew the last frame's time is checked again here; the
+            # encoders' final packets (due at infinity) always go in.
+            if math.isinf(due) or self.cut.keeps(due + self.cut.shift_s):
+                self.output.mux(packet)
             self._pending = None
 
     def finish(self) -> None:
-        """Mux everything left (the part of the audio that runs past the last frame)."""
+        """Mux everything left (the part of the audio that runs past the last frame), then the chapters,
+        cut like the streams (the muxers write them when the file is closed)."""
         self.mux_until(float("inf"))
+        if self._chapters:
+            try:
+                self.output.set_chapters(cut_chapters(self._chapters, self.cut))
+            except (av.error.FFmpegError, ValueError, TypeError) as error:
+                log.info("%s: the chapters could not be kept (%s).", self.label, error)
 
     def close(self) -> None:
         self.input.close()

@@ -1,4 +1,5 @@
-"""Tiny test videos encoded with PyAV: any codec, pixel layout, size, timestamps, colour tags and audio."""
+"""Tiny test videos encoded with PyAV: any codec, pixel layout, size, timestamps, colour tags, audio,
+subtitles (packets of a SubRip file, read by FFmpeg's srt demuxer), data streams and chapters."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -28,8 +29,12 @@ def smooth_frames(n: int, size: tuple[int, int], seed: int = 0, deep: bool = Fal
 def encode(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt: str = "yuv420p",
            pts: list[int] | None = None, time_base: Fraction = Fraction(1, 1000), rate: int = 25,
            tags: dict | None = None, audio_s: float | None = None, audio_codec: str = "aac",
-           metadata: dict | None = None, chapters: bool = False) -> Path:
-    """Write ``frames`` (BGR) with PyAV; ``pts`` in ``time_base`` (default: 1/rate apart); optional audio track."""
+           metadata: dict | None = None, chapters: bool | list[dict] = False, srt: Path | None = None,
+           subtitle_tags: dict | None = None, data: list[tuple[int, bytes]] | None = None,
+           data_tags: dict | None = None) -> Path:
+    """Write ``frames`` (BGR) with PyAV; ``pts`` in ``time_base`` (default: 1/rate apart); optional audio track,
+    the subtitles of the SubRip file ``srt`` (with ``subtitle_tags``), and a ``bin_data`` stream of ``data``
+    packets (ms, payload), 40 ms long each."""
     tags = BT709 if tags is None else tags
     height, width = frames[0].shape[:2]
     pts = pts if pts is not None else [round(i / (rate * time_base)) for i in range(len(frames))]
@@ -46,8 +51,16 @@ def encode(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt
         if metadata:
             out.metadata.update(metadata)
         if chapters:
-            out.set_chapters([{"id": 1, "start": 0, "end": 100, "time_base": Fraction(1, 1000),
-                               "metadata": {"title": "one"}}])
+            out.set_chapters(chapters if isinstance(chapters, list) else [
+                {"id": 1, "start": 0, "end": 100, "time_base": Fraction(1, 1000), "metadata": {"title": "one"}}])
+        if srt is not None:
+            subtitles_in = av.open(str(srt))
+            subtitles = out.add_stream_from_template(subtitles_in.streams.subtitles[0])
+            subtitles.metadata.update(subtitle_tags or {})
+        if data is not None:
+            data_stream = out.add_data_stream("bin_data")
+            data_stream.time_base = Fraction(1, 1000)
+            data_stream.metadata.update(data_tags or {})
         for image, stamp in zip(frames, pts):
             picture = av.VideoFrame.from_ndarray(image, format="bgr24" if image.dtype == np.uint8 else "bgr48le")
             frame = picture.reformat(format=pix_fmt, dst_colorspace=tags.get("colorspace") or None,
@@ -65,7 +78,57 @@ def encode(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt
                 block.sample_rate, block.pts, block.time_base = 48000, at, Fraction(1, 48000)
                 out.mux(audio.encode(block))
             out.mux(audio.encode(None))
+        if srt is not None:
+            for packet in subtitles_in.demux():
+                if packet.dts is not None:
+                    packet.stream = subtitles
+                    out.mux(packet)
+            subtitles_in.close()
+        for at_ms, payload in data or []:
+            packet = av.Packet(payload)
+            packet.pts = packet.dts = at_ms
+            packet.duration, packet.time_base, packet.stream = 40, Fraction(1, 1000), data_stream
+            out.mux(packet)
     return path
+
+
+def write_srt(path: Path, events: list[tuple[float, float, str]]) -> Path:
+    """A SubRip file of (start s, end s, text) events."""
+    def stamp(seconds: float) -> str:
+        ms = round(seconds * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    path.write_text("".join(f"{i}\n{stamp(a)} --> {stamp(b)}\n{text}\n\n"
+                            for i, (a, b, text) in enumerate(events, 1)))
+    return path
+
+
+def packets(path: Path, kind: str) -> dict:
+    """Codec, tags and (start s, duration s, payload; times to the microsecond) of every packet of the first ``kind`` stream."""
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        codec = stream.codec_context.codec.canonical_name if stream.codec_context else stream.name
+        found = [(round(float(p.pts * p.time_base), 6), round(float(p.duration * p.time_base), 6), bytes(p))
+                 for p in container.demux(stream) if p.size]
+        return {"codec": codec, "tags": dict(stream.metadata), "packets": found,
+                "disposition": stream.disposition}
+
+
+def subtitle_texts(path: Path) -> list[tuple[float, float, str]]:
+    """(start s, end s, text; times to the microsecond) of every event of the first subtitle stream, whatever
+    its codec."""
+    events = []
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            subtitle = stream.codec_context.decode2(packet)
+            text = "".join(rect.ass.split(b",", 8)[-1].decode() for rect in subtitle or ())
+            if text:
+                start = float(packet.pts * packet.time_base)
+                events.append((round(start, 6), round(start + float(packet.duration * packet.time_base), 6), text))
+    return events
 
 
 def decode(path: Path) -> dict:
