@@ -114,7 +114,7 @@ def _open_writer(job: Job, reader: VideoReader | ImageSequenceReader, start: int
         if options.quality is not None:
             raise DerainError("--quality applies to JPEG/WebP frames; for video use --crf (or --lossless).")
         video = isinstance(reader, VideoReader)
-        trim = Trim(start > 0, stop is not None and (reader.info.frame_count <= 0 or stop < reader.info.frame_count),
+        trim = Trim(start, stop is not None and (reader.info.frame_count <= 0 or stop < reader.info.frame_count),
                     reader.origin_s if video else 0.0)
         return VideoFileWriter(job.target, reader.format, (reader.info.width, reader.info.height), options.encoding,
                                copy_from=reader.path if video and options.streams else None,

@@ -22,6 +22,7 @@ import av
 
 from .encoding import CONTAINERS
 from .subtitles import TextSubtitleConverter, text_target
+from .timecode import shift_timecode
 
 log = logging.getLogger("opencv_filter")
 
@@ -31,9 +32,10 @@ _CHAPTER_FORMATS = {"matroska": ".mkv", "webm": ".webm", "mp4": ".mp4", "mov": "
 
 @dataclass(frozen=True)
 class Trim:
-    """Which ends of the source a frame range cuts off; ``origin_s`` is where the source's timeline starts."""
+    """Which ends of the source a frame range cuts off: ``start`` frames from its beginning (0: none), its
+    end or not; ``origin_s`` is where the source's timeline starts."""
 
-    start: bool = False
+    start: int = 0
     end: bool = False
     origin_s: float = 0.0
 
@@ -118,10 +120,14 @@ def cut_chapters(chapters: list[dict], cut: Cut) -> list[dict]:
 
 
 class StreamCopier:
-    """Adds the source's other streams to ``output`` and feeds their packets in time order."""
+    """Adds the source's other streams to ``output`` and feeds their packets in time order.
+
+    ``skipped`` is how many frames of the source a frame range leaves out at its start: the picture's
+    timecode moves on by that many frames at the source's ``rate``.
+    """
 
     def __init__(self, output: av.container.OutputContainer, source: Path, video_index: int,
-                 video_out: av.stream.Stream, label: str) -> None:
+                 video_out: av.stream.Stream, label: str, skipped: int = 0, rate: Fraction | None = None) -> None:
         self.output, self.cut, self.label = output, Cut(), label
         self.input = av.open(str(source), "r")
         # source index -> (source stream, output stream, how packets change: None = copied as they are)
@@ -137,6 +143,9 @@ class StreamCopier:
             else:
                 self._add(stream, supported)
         output.metadata.update(_tags(self.input.metadata))
+        if skipped:
+            for tags in (video_out.metadata, output.metadata):
+                self._shift_timecode(tags, skipped, rate)
         self._chapters = self.input.chapters()  # written at the end, once the cut is known
         if self._chapters and output.format.name not in _CHAPTER_FORMATS:
             log.info("%s: the %d chapters are dropped: this container has none (a %s output keeps them).",
@@ -144,6 +153,18 @@ class StreamCopier:
             self._chapters = []
         self._packets = self._all_packets()
         self._pending: tuple[float, av.Packet] | None = None
+
+    def _shift_timecode(self, tags: dict[str, str], skipped: int, rate: Fraction | None) -> None:
+        """The timecode of the output's first frame, which is the source's frame ``skipped``."""
+        for key in [key for key in tags if key.lower() == "timecode"]:
+            value = tags.pop(key)
+            try:
+                if not rate:
+                    raise ValueError("the video has no frame rate")
+                tags[key] = shift_timecode(value, skipped, rate)
+            except ValueError as error:  # a wrong timecode is worse than none
+                log.warning("%s: the timecode %s is dropped: it cannot be moved on by the %d frames --start "
+                            "skips (%s).", self.label, value, skipped, error)
 
     def _add(self, stream: av.stream.Stream, supported: set[str]) -> None:
         codec = _codec_of(stream)

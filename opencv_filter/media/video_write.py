@@ -74,7 +74,7 @@ says the frames are a range of the source (the output then starts at the source'
             self._stream = self._add_video(suffix)
             if copy_from is not None:
                 self._copier = StreamCopier(self._container, Path(copy_from), video_index, self._stream,
-                                             str(self.path))
+                                             str(self.path), trim.start, source.rate)
             self._container.start_encoding()
         except DerainError:
             self.abort()

@@ -27,14 +27,15 @@ def smooth_frames(n: int, size: tuple[int, int], seed: int = 0, deep: bool = Fal
 
 
 def encode(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt: str = "yuv420p",
-           pts: list[int] | None = None, time_base: Fraction = Fraction(1, 1000), rate: int = 25,
+           pts: list[int] | None = None, time_base: Fraction = Fraction(1, 1000), rate: int | Fraction = 25,
            tags: dict | None = None, audio_s: float | None = None, audio_codec: str = "aac",
            metadata: dict | None = None, chapters: bool | list[dict] = False, srt: Path | None = None,
            subtitle_tags: dict | None = None, data: list[tuple[int, bytes]] | None = None,
-           data_tags: dict | None = None) -> Path:
+           data_tags: dict | None = None, timecode: str | None = None, rotation: int | None = None) -> Path:
     """Write ``frames`` (BGR) with PyAV; ``pts`` in ``time_base`` (default: 1/rate apart); optional audio track,
     the subtitles of the SubRip file ``srt`` (with ``subtitle_tags``), and a ``bin_data`` stream of ``data``
-    packets (ms, payload), 40 ms long each."""
+    packets (ms, payload), 40 ms long each; ``timecode`` (the MOV/MP4 muxers write it as a timecode track) and a
+    ``rotation`` display tag (degrees counter-clockwise) on the picture."""
     tags = BT709 if tags is None else tags
     height, width = frames[0].shape[:2]
     pts = pts if pts is not None else [round(i / (rate * time_base)) for i in range(len(frames))]
@@ -45,6 +46,10 @@ def encode(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt
         video.time_base = video.codec_context.time_base = time_base
         for name, value in tags.items():
             setattr(video.codec_context, name, value)
+        if timecode is not None:
+            video.metadata["timecode"] = timecode
+        if rotation is not None:
+            video.set_display_rotation(rotation)
         if audio_s is not None:
             audio = out.add_stream(audio_codec, rate=48000)
             audio.layout = "stereo"

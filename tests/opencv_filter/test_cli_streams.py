@@ -15,6 +15,7 @@ import models
 import opencv_filter.cli
 from models.cli import main
 from opencv_filter.media.remux import Cut, cut_chapters
+from opencv_filter.media.timecode import Timecode
 from tests.conftest import IdentityNet
 
 SIZE = (64, 48)
@@ -137,29 +138,60 @@ def test_a_data_stream_is_copied_where_the_container_holds_it_and_dropped_with_a
     assert [kind for kind, _ in decode(tmp_path / "clean.mkv")["streams"]] == ["video"]
 
 
+def timecode_of(path: Path) -> tuple[str | None, str | None]:
+    """(the picture's timecode tag, the timecode track's) of a file; None where it has none."""
+    with av.open(str(path)) as container:
+        tags = {key.lower(): value for key, value in container.streams.video[0].metadata.items()}
+        track = container.streams.data[0].metadata.get("timecode") if container.streams.data else None
+        return tags.get("timecode"), track
+
+
 def test_a_quicktime_timecode_track_is_kept_with_the_picture(tmp_path):
     """FFmpeg's MOV muxer writes a timecode (tmcd) track from the video's timecode tag; it has no codec
     FFmpeg knows, so it is carried as that tag: a track again in .mov/.mp4, a tag in .mkv."""
-    source = tmp_path / "rainy.mov"
-    with av.open(str(source), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = *SIZE, "yuv420p"
-        video.metadata["timecode"] = "01:02:03:04"
-        for i, image in enumerate(smooth_frames(4, SIZE)):
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+    source = encode(tmp_path / "rainy.mov", smooth_frames(4, SIZE), timecode="01:02:03:04")
     assert packets(source, "data")["tags"].get("timecode") == "01:02:03:04"  # the fixture has the track
     for suffix in (".mov", ".mp4", ".mkv"):
         out = tmp_path / f"clean{suffix}"
         result = derain(source, out)
         assert result.exit_code == 0 and "dropped" not in result.output, result.output
-        with av.open(str(out)) as container:
-            tags = {key.lower(): value for key, value in container.streams.video[0].metadata.items()}
-            assert tags.get("timecode") == "01:02:03:04", suffix
-            if suffix != ".mkv":
-                assert container.streams.data[0].metadata.get("timecode") == "01:02:03:04"
+        assert timecode_of(out) == ("01:02:03:04", None if suffix == ".mkv" else "01:02:03:04"), suffix
+
+
+@pytest.mark.parametrize("rate, timecode, start, expected", [
+    (25, "01:02:03:04", 5, "01:02:03:09"),
+    (25, "01:02:03:04", 30, "01:02:04:09"),
+    # drop-frame: the labels ;00 and ;01 are skipped at each minute but the tenth
+    (Fraction(30000, 1001), "00:09:59;28", 4, "00:10:00;02"),
+    (Fraction(30000, 1001), "00:00:59;28", 4, "00:01:00;04"),
+])
+def test_the_timecode_names_the_first_frame_of_a_frame_range(tmp_path, rate, timecode, start, expected):
+    """--start N makes the source's frame N the output's first, so the timecode must be N frames on."""
+    source = encode(tmp_path / "rainy.mov", smooth_frames(start + 3, SIZE), rate=rate, time_base=1 / Fraction(rate),
+                    timecode=timecode)
+    for suffix in (".mov", ".mkv"):
+        out = tmp_path / f"part{suffix}"
+        result = derain(source, out, "--start", start)
+        assert result.exit_code == 0, result.output
+        assert timecode_of(out) == (expected, None if suffix == ".mkv" else expected), suffix
+        # and a Matroska TIMECODE tag moves the same way
+        again = tmp_path / f"again{suffix}"
+        assert derain(tmp_path / "part.mkv" if suffix == ".mkv" else out, again, "--start", 1).exit_code == 0
+        assert timecode_of(again)[0] == str(Timecode.parse(expected, Fraction(rate)) + 1)
+
+
+def test_a_timecode_that_cannot_be_moved_on_is_dropped_with_a_note(tmp_path):
+    """A Matroska tag holds any text: drop-frame labels at 25 fps (no such thing) cannot be counted on."""
+    source = encode(tmp_path / "rainy.mkv", smooth_frames(4, SIZE), rate=25, time_base=Fraction(1, 25),
+                    timecode="01:02:03;04")
+    assert timecode_of(source) == ("01:02:03;04", None)
+    result = derain(source, tmp_path / "part.mov", "--start", 2)
+    assert result.exit_code == 0, result.output
+    assert "the timecode 01:02:03;04 is dropped: it cannot be moved on by the 2 frames --start skips" in result.output
+    assert timecode_of(tmp_path / "part.mov") == (None, None)
+    result = derain(source, tmp_path / "whole.mkv")  # nothing to move: kept as it is
+    assert result.exit_code == 0 and "timecode" not in result.output, result.output
+    assert timecode_of(tmp_path / "whole.mkv") == ("01:02:03;04", None)
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
