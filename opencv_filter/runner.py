@@ -19,7 +19,7 @@ from .frames import FrameCodec, run_stream
 from .jobs import Job
 from .media import (CONTAINERS, Encoding, Footprint, ImageSequenceReader, ImageSequenceWriter, Trim,
                     VideoFileWriter, VideoReader, check_no_overlap, is_image_file, is_pattern, is_printf,
-                    list_images, open_reader, pattern_regex)
+                    list_images, open_reader, pattern_regex, warn_rotation_lost)
 from .scene_cuts import DEFAULT_THRESHOLD
 
 DEFAULT_FRAME_PATTERN = "%06d.png"
@@ -122,6 +122,8 @@ def _open_writer(job: Job, reader: VideoReader | ImageSequenceReader, start: int
     if options.encoding != Encoding():
         raise DerainError(f"--codec, --crf, --preset, --lossless and --pix-fmt apply to video output, not to the "
                           f"frames written to {job.target}.")
+    if isinstance(reader, VideoReader) and reader.format.display_matrix is not None:
+        warn_rotation_lost(job.target, reader.format.display_matrix)
     folder, pattern, names = _frames_target(job.target, job.source)
     if names is not None:
         selected = names[start:]

@@ -18,14 +18,14 @@ from .overlap import Footprint, check_no_overlap
 from .publish import PARTIAL_PREFIX, remove_stale_partials
 from .remux import Cut, Trim
 from .video_read import VideoReader, count_frames
-from .video_write import VideoFileWriter
+from .video_write import VideoFileWriter, warn_rotation_lost
 
 __all__ = ["CONTAINERS", "DEFAULT_CODEC", "DEFAULT_IMAGE_FPS", "IMAGE_EXTENSIONS", "PARTIAL_PREFIX",
            "VIDEO_EXTENSIONS", "Cut", "Encoding", "Footprint", "FrameFormat", "ImageSequenceReader",
            "ImageSequenceWriter", "Trim", "VideoFileWriter", "VideoInfo", "VideoReader", "as_bgr", "check_no_overlap",
            "codec_name", "count_frames", "image_size", "is_image_file", "is_pattern", "is_printf", "is_video_file",
            "list_frame_files", "list_images", "natural_key", "open_reader", "pattern_regex", "read_image",
-           "read_video", "remove_stale_partials", "to_uint8"]
+           "read_video", "remove_stale_partials", "to_uint8", "warn_rotation_lost"]
 
 
 def open_reader(spec: str | os.PathLike, fps: float | None = None) -> VideoReader | ImageSequenceReader:

@@ -5,6 +5,11 @@ astronaut photo, 4:2:0; PSNR of the re-decoded RGB against the frames given, 4:2
 at 40.85 dB): x264 preset medium CRF 14 / 16 / 18 / 20 gave 38.75 / 38.30 / 37.81 / 37.26 dB at
 163 / 125 / 97 / 77 KiB; x265 CRF 18 38.41 dB at 87 KiB; SVT-AV1 preset 8 CRF 25 38.23 dB at 64 KiB.
 CRF 16 sits half a dB above the customary CRF 18 for a third more bytes; going lower buys little.
+
+HDR sources (PQ or HLG transfer, or HDR mastering metadata) get x265 by default (CRF 18, as good as
+x264 CRF 16 above), or SVT-AV1 where x265 cannot go (.webm, odd sizes): the two encoders that carry
+the mastering display and light levels players tone-map with. Any other encoder drops them, and says
+which ``--codec`` keeps them.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 import av
 
 from ..errors import DerainError
+from .hdr import is_hdr
 from .info import FrameFormat, chroma_of
 
 log = logging.getLogger("opencv_filter")
@@ -24,6 +30,7 @@ DEFAULT_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv"
                  ".webm": "libsvtav1"}
 LOSSLESS_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "ffv1", ".avi": "ffv1",
                   ".webm": "libvpx-vp9"}
+HDR_CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv")  # where the HDR default is x265 (SVT-AV1 for odd sizes)
 ALIASES = {"x264": "libx264", "h264": "libx264", "avc": "libx264", "x265": "libx265", "h265": "libx265",
            "hevc": "libx265", "av1": "libsvtav1", "svtav1": "libsvtav1", "svt-av1": "libsvtav1",
            "prores": "prores_ks", "vp9": "libvpx-vp9", "mjpeg": "mjpeg", "ffv1": "ffv1"}
@@ -78,10 +85,19 @@ def codec_name(name: str) -> str:
 
 def plan_encoder(encoding: Encoding, suffix: str, source: FrameFormat, size: tuple[int, int]) -> EncoderPlan:
     """Resolve ``encoding`` for a ``size`` (width, height) ``source`` written to a ``suffix`` file."""
-    codec = codec_name(encoding.codec) if encoding.codec else (
-        LOSSLESS_CODEC if encoding.lossless else DEFAULT_CODEC)[suffix]
-    options = _quality_options(codec, encoding)
     width, height = size
+    hdr = is_hdr(source.color_trc, source.hdr)
+    if encoding.codec:
+        codec = codec_name(encoding.codec)
+    elif hdr and suffix in HDR_CONTAINERS and not (width % 2 or height % 2):
+        codec = "libx265"
+    elif hdr and suffix in HDR_CONTAINERS and not encoding.lossless:
+        codec = "libsvtav1"
+    else:
+        codec = (LOSSLESS_CODEC if encoding.lossless else DEFAULT_CODEC)[suffix]
+    options = _quality_options(codec, encoding)
+    if source.hdr is not None:
+        _hdr_options(codec, source, options)
     if codec in NO_ODD_SIZES and (width % 2 or height % 2):
         raise DerainError(f"{codec} cannot encode the odd size {width}x{height}: use --codec x264 (4:4:4), ffv1 "
                           "or av1, or crop/pad the input to an even size.")
@@ -92,6 +108,20 @@ def plan_encoder(encoding: Encoding, suffix: str, source: FrameFormat, size: tup
                               f"{', '.join(supported)}.")
         return EncoderPlan(codec, options, encoding.pix_fmt)
     return EncoderPlan(codec, options, _pixel_layout(codec, supported, source, width, height))
+
+
+def _hdr_options(codec: str, source: FrameFormat, options: dict[str, str]) -> None:
+    """Pass the source's mastering display and light levels to the encoders that write them; say so where
+    the encoder cannot."""
+    params = {"libx265": ("x265-params", source.hdr.x265_params),
+              "libsvtav1": ("svtav1-params", source.hdr.svtav1_params)}.get(codec)
+    if params is None:
+        log.warning("The source's HDR mastering metadata (mastering display, content light level) is not kept "
+                    "by %s, so players may show the output brighter or darker: pass --codec x265 (.mp4, .mov, .mkv) "
+                    "or --codec av1 to keep it.", codec)
+        return
+    key, entries = params
+    options[key] = ":".join(filter(None, [options.get(key), *entries()]))
 
 
 def _quality_options(codec: str, encoding: Encoding) -> dict[str, str]:

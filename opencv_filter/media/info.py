@@ -6,6 +6,8 @@ from fractions import Fraction
 
 import av
 
+from .hdr import HdrMetadata
+
 DEFAULT_IMAGE_FPS = 25.0
 
 
@@ -25,6 +27,8 @@ class FrameFormat:
 
     ``pix_fmt`` is FFmpeg's name (``yuv420p10le``; ``rgb24``/``rgb48le`` for image files); colour tags
     are FFmpeg's enum values (2 = unspecified primaries/transfer/matrix, 0 = unspecified range).
+    ``hdr`` is the mastering display and light levels of HDR video; ``display_matrix`` FFmpeg's 3x3
+    display matrix (16.16 fixed point, row by row), which turns the stored picture upright for viewing.
     """
 
     pix_fmt: str = "rgb24"
@@ -35,6 +39,8 @@ class FrameFormat:
     colorspace: int = 2
     color_range: int = 0
     sample_aspect_ratio: Fraction | None = None
+    hdr: HdrMetadata | None = None
+    display_matrix: tuple[int, ...] | None = None
 
     @classmethod
     def for_images(cls, fps: float, sixteen_bit: bool) -> FrameFormat:

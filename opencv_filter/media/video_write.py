@@ -4,10 +4,14 @@ The writer stages the file under a hidden name beside the output. Frames handed 
 converted to the planned pixel layout (with the source's matrix and range), encoded and muxed with
 the source's other streams in a background thread, so encoding overlaps the network's work.
 ``commit()`` flushes the encoder, closes the muxer, checks that the file holds every frame, fsyncs
-and renames it into place; any failure before that leaves nothing under the output name.
+and renames it into place; any failure before that leaves nothing under the output name. The source's
+display matrix (a phone video's rotation) goes on the output stream where the container stores one,
+so the stored picture is shown as the source was.
 """
 from __future__ import annotations
 
+import logging
+import math
 import os
 import queue
 import threading
@@ -24,11 +28,14 @@ from .publish import publish_file, staging_file
 from .remux import Cut, StreamCopier, Trim
 
 
+log = logging.getLogger("opencv_filter")
+
 _QUEUE_FRAMES = 8
 _POLL_S = 0.2
 _END = None  # the queue item that tells the encoder thread to finish
 _BT709 = 1
 _RGB_MATRIX = 0
+_DISPLAY_MATRIX_FORMATS = ("mp4", "mov", "matroska", "webm")  # muxers that store a display rotation
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr unless told: errors only
 
 
@@ -116,6 +123,11 @@ says the frames are a range of the source (the output then starts at the source'
         context.color_trc = _BT709 if images else self.source.color_trc
         if self.source.sample_aspect_ratio:
             context.sample_aspect_ratio = self.source.sample_aspect_ratio
+        if self.source.display_matrix is not None:  # the stored picture is written, shown as the source was
+            if CONTAINERS[suffix] in _DISPLAY_MATRIX_FORMATS:
+                stream.set_display_matrix(list(self.source.display_matrix))
+            else:
+                warn_rotation_lost(self.path, self.source.display_matrix)
         if codec == "libx265" and suffix in (".mp4", ".m4v", ".mov"):
             context.codec_tag = "hvc1"  # the tag Apple players require for HEVC
         context.thread_type = "AUTO"
@@ -255,6 +267,20 @@ says the frames are a range of the source (the output then starts at the source'
         self._container.mux(self._stream.encode(frame))
         if self._copier is not None:
             self._copier.mux_until(float(pts * self._time_base))
+
+
+def rotation_of(matrix: tuple[int, ...]) -> int:
+    """Degrees counter-clockwise that a display matrix turns the stored picture by (as FFmpeg reports it)."""
+    scale0, scale1 = math.hypot(matrix[0], matrix[3]) or 1, math.hypot(matrix[1], matrix[4]) or 1
+    return round(-math.degrees(math.atan2(matrix[1] / scale1, matrix[0] / scale0)))
+
+
+def warn_rotation_lost(target: os.PathLike | str, matrix: tuple[int, ...]) -> None:
+    """Say that an output which cannot store a display rotation holds the picture as stored, sideways."""
+    degrees = rotation_of(matrix)
+    log.warning("The source is shown %s (a display tag) that %s cannot hold: it keeps the stored picture, so "
+                "turn it in your player or editor, or write .mp4, .mov or .mkv, which keep the tag.",
+                f"rotated by {degrees} degrees" if degrees else "flipped", target)
 
 
 def _count_video_packets(path: Path) -> int:

@@ -31,16 +31,19 @@ def encode(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt
            tags: dict | None = None, audio_s: float | None = None, audio_codec: str = "aac",
            metadata: dict | None = None, chapters: bool | list[dict] = False, srt: Path | None = None,
            subtitle_tags: dict | None = None, data: list[tuple[int, bytes]] | None = None,
-           data_tags: dict | None = None, timecode: str | None = None, rotation: int | None = None) -> Path:
+           data_tags: dict | None = None, timecode: str | None = None, rotation: int | None = None,
+           codec_params: str = "") -> Path:
     """Write ``frames`` (BGR) with PyAV; ``pts`` in ``time_base`` (default: 1/rate apart); optional audio track,
     the subtitles of the SubRip file ``srt`` (with ``subtitle_tags``), and a ``bin_data`` stream of ``data``
     packets (ms, payload), 40 ms long each; ``timecode`` (the MOV/MP4 muxers write it as a timecode track) and a
-    ``rotation`` display tag (degrees counter-clockwise) on the picture."""
+    ``rotation`` display tag (degrees counter-clockwise) on the picture; ``codec_params`` for libx265 or libsvtav1
+    (their ``x265-params``/``svtav1-params``: HDR metadata)."""
     tags = BT709 if tags is None else tags
     height, width = frames[0].shape[:2]
     pts = pts if pts is not None else [round(i / (rate * time_base)) for i in range(len(frames))]
     with av.open(str(path), "w") as out:
-        options = {"x265-params": "log-level=error"} if codec == "libx265" else {}
+        options = {"x265-params": ":".join(filter(None, ["log-level=error", codec_params]))} if codec == "libx265" \
+            else {"svtav1-params": codec_params, "preset": "12"} if codec == "libsvtav1" and codec_params else {}
         video = out.add_stream(codec, rate=rate, options=options)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = video.codec_context.time_base = time_base

@@ -239,19 +239,19 @@ def test_footprints_compare_real_files(tmp_path):
         check_no_overlap(reads, [("linked.png", Footprint(tmp_path / "linked.png"))])
 
 
-def test_a_rotation_tag_the_output_cannot_keep_is_said(tmp_path, caplog):
-    """Phone videos store the picture sideways with a display tag; the output has no such tag, so say so."""
+def test_a_rotation_tag_is_read_as_the_display_matrix_and_the_picture_stays_as_stored(tmp_path):
+    """Phone videos store the picture sideways with a display tag: the reader gives the stored picture and the
+    tag (the writer puts it on the output; test_cli_display checks that)."""
     data = bytearray(encode(tmp_path / "phone.mp4", smooth_frames(4, (64, 48))).read_bytes())
     flags = data.index(b"tkhd") + 4
     assert data[flags] == 0  # a version-0 track header: its matrix sits 40 bytes after its version byte
-    data[flags + 40:flags + 76] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    matrix = (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    data[flags + 40:flags + 76] = struct.pack(">9i", *matrix)
     (tmp_path / "rotated.mp4").write_bytes(bytes(data))
-    with caplog.at_level("WARNING", logger="opencv_filter"):
-        assert len(list(open_reader(tmp_path / "rotated.mp4").frames())) == 4
-        assert "is shown rotated by -90 degrees" in caplog.text
-        caplog.clear()
-        list(open_reader(tmp_path / "phone.mp4").frames())
-        assert "rotated" not in caplog.text
+    reader = open_reader(tmp_path / "rotated.mp4")
+    assert reader.format.display_matrix == matrix
+    assert [frame.shape for frame in reader.frames()] == [(48, 64, 3)] * 4
+    assert open_reader(tmp_path / "phone.mp4").format.display_matrix is None
 
 
 def test_image_frames_subsampled_for_delivery_are_said_and_ffv1_keeps_them_whole(caplog):
