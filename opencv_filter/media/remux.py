@@ -6,7 +6,7 @@ hold a stream's codec, audio is re-encoded to the container's usual codec, text 
 subtitle codec, and other streams are dropped, each with a one-line note. A frame range
 (``--start``/``--end``) cuts every stream and the chapters at the same times and shifts them together,
 so they stay in sync with the picture: the writer sets ``cut`` once the first and last frames' times are
-known.
+known. The picture's timecode (tag or QuickTime timecode track) then names the new first frame.
 """
 from __future__ import annotations
 
