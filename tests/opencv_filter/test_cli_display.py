@@ -132,7 +132,7 @@ def test_a_codec_that_cannot_carry_hdr_metadata_says_so_and_which_does(tmp_path,
     assert decode(out)["tags"] == HDR10  # the colour tags are still kept
 
 
-def test_hdr_default_encoder_per_container_and_size():
+def test_hdr_default_encoder_per_container_and_size(caplog):
     display = MasteringDisplay(*[(Fraction(1, 3), Fraction(1, 3))] * 4, Fraction(1000), Fraction(1, 200))
     mastered = FrameFormat(pix_fmt="yuv420p10le", color_trc=1, hdr=HdrMetadata(display, 1000, 400))
     hlg = FrameFormat(pix_fmt="yuv420p10le", color_trc=18)
@@ -153,6 +153,13 @@ def test_hdr_default_encoder_per_container_and_size():
     assert "lossless=1" in plan(mastered, ".mkv", lossless=True).options["x265-params"].split(":")
     assert "content-light=1000,400" in plan(mastered, ".webm").options["svtav1-params"].split(":")
     assert "master" not in plan(hlg, ".mkv").options["x265-params"]  # HLG with no metadata: nothing to pass
+    assert "HDR" not in caplog.text
+    for suffix, size, asked, codec in ((".avi", SIZE, {}, "libx264"), (".webm", SIZE, {"lossless": True}, "libvpx-vp9"),
+                                       (".mkv", (65, 49), {"lossless": True}, "ffv1"),
+                                       (".mkv", SIZE, {"codec": "ffv1"}, "ffv1")):  # where x265/SVT-AV1 cannot go
+        caplog.clear()
+        assert plan(mastered, suffix, size, **asked).codec == codec
+        assert f"HDR mastering metadata (mastering display, content light level) is not kept by {codec}" in caplog.text
 
 
 # ---------------------------------------------------------------------------------------------- rotation
