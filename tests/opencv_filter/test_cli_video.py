@@ -305,3 +305,14 @@ def test_options_for_the_other_kind_of_output_are_refused(tmp_path):
     result = derain(source, tmp_path / "frames", "--crf", 20)
     assert result.exit_code == 1 and "apply to video output, not to the frames" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rainy.mkv"]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+@pytest.mark.parametrize("pts", [[3600 + 40 * i for i in range(8)], [3600, 3640, 3700, 3720, 3800, 3840, 3900, 3940]])
+def test_a_late_start_time_is_kept(tmp_path, suffix, pts):
+    """A clip cut from a longer recording starts at 3.6 s: its frames stay there, constant rate or not."""
+    source = encode(tmp_path / f"late{suffix}", smooth_frames(len(pts), SIZE), pts=pts)
+    result = derain(source, tmp_path / f"clean{suffix}")
+    assert result.exit_code == 0, result.output
+    assert decode(tmp_path / f"clean{suffix}")["times"] == pytest.approx(decode(source)["times"], abs=1e-6)
+    assert decode(source)["times"][0] == pytest.approx(3.6)
