@@ -58,6 +58,14 @@ def _f32(t: Tensor) -> np.ndarray:
 _NONE = np.zeros(0, np.float32)
 
 
+def follow_torch_threads() -> None:
+    """Run numba's kernels on as many threads as torch uses, so ``torch.set_num_threads`` (``--threads``)
+    is one knob for both pools (numba's own default is every core, whatever torch was told)."""
+    from ._numba import numba
+
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
 def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                          z: Tensor | None = None, delta_bias: Tensor | None = None,
                          delta_softplus: bool = False, reverse: bool = False) -> Tensor:
@@ -76,6 +84,7 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
             _f32(D) if D is not None else _NONE,
             seq(z) if z is not None else _NONE.reshape(0, 0, 0),
             _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out[:, :, steps])
+    follow_torch_threads()
     with LAUNCH_LOCK:
         _state["kernel"](*args)
     return torch.from_numpy(out).to(u.dtype)

@@ -136,6 +136,40 @@ def test_numba_without_optional_inputs_and_with_bfloat16():
                                                    delta_softplus=True), 1e-2, "bfloat16")
 
 
+@needs_numba
+def test_numba_kernels_use_as_many_threads_as_torch():
+    """``torch.set_num_threads`` (``--threads``) is one knob: numba's pool would otherwise use every core."""
+    import numba
+
+    inputs = make_inputs(dim=32, length=20, dtype=torch.float32)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            torch.set_num_threads(threads)
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS if threads == 1 else 1)
+            numba_cpu.selective_scan_numba(**inputs, delta_softplus=True)
+            assert numba.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+@needs_numba
+def test_numba_kernels_use_wide_vectors_on_avx512():
+    """LLVM's prefer-256-bit tuning of Intel AVX-512 CPUs is turned off for the scan kernels."""
+    import os
+
+    import llvmlite.binding as llvm
+    import numba
+
+    numba_cpu.available()
+    if not llvm.get_host_cpu_features().get("avx512f"):
+        pytest.skip("no AVX-512 on this CPU")
+    if "-prefer-256-bit" not in os.environ.get("NUMBA_CPU_FEATURES", "-prefer-256-bit"):
+        pytest.skip("NUMBA_CPU_FEATURES was set by the user")
+    assert numba.config.CPU_FEATURES.endswith(",-prefer-256-bit")
+
+
 # -- choosing a backend -----------------------------------------------------------------------------
 
 @pytest.fixture
