@@ -90,6 +90,21 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
     return torch.from_numpy(out).to(u.dtype)
 
 
+def causal_conv1d_numba(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, reverse: bool) -> Tensor:
+    """Depthwise causal conv1d (+ SiLU) of (B, D, L) CPU tensors in one compiled pass, no autograd; float32
+    inside, x's dtype out (``models.scan.causal_conv1d`` documents the sums)."""
+    if not available():
+        raise RuntimeError(f"The numba conv cannot run: {unavailable_reason()}.")
+    from .numba_kernel import conv_silu_kernel
+
+    out = np.empty(tuple(x.shape), dtype=np.float32)
+    follow_torch_threads()
+    with LAUNCH_LOCK:
+        conv_silu_kernel(np.ascontiguousarray(_f32(x)), np.ascontiguousarray(_f32(weight)),
+                         _f32(bias) if bias is not None else _NONE, bool(silu), bool(reverse), out)
+    return torch.from_numpy(out).to(x.dtype)
+
+
 def forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
             delta_bias: Tensor | None, delta_softplus: bool, reverse: bool = False) -> Tensor:
     """The inference kernel, or the forward+backward pair when a gradient is needed."""

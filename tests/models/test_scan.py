@@ -365,6 +365,36 @@ def test_causal_conv1d_gradients_match_conv1d(length):
         torch.testing.assert_close(got, expected)
 
 
+@needs_numba
+@pytest.mark.parametrize("length,width", [(130, 4), (5, 3), (2, 4), (1, 2)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_inference_conv_runs_in_the_compiled_kernel_and_matches_the_formula(length, width, reverse, monkeypatch):
+    """No gradient on a CPU: one numba pass (conv + SiLU), float32, on strided views too; equal to the
+    float64 formula within float32 rounding."""
+    g = torch.Generator().manual_seed(7)
+    xz = torch.randn(length, 2, 12, generator=g).permute(1, 2, 0)          # (B, 2D, L) view, not contiguous
+    x = xz[:, :6]
+    w, b = torch.randn(6, width, generator=g), torch.randn(6, generator=g)
+    calls = []
+    monkeypatch.setattr(numba_cpu, "causal_conv1d_numba",
+                        lambda *a, _f=numba_cpu.causal_conv1d_numba: calls.append(1) or _f(*a))
+    for bias in (b, None):
+        for activation in ("silu", None):
+            with torch.no_grad():
+                got = causal_conv1d(x, w, bias, activation=activation, reverse=reverse)
+            xs = x.double().flip(-1) if reverse else x.double()
+            want = F.conv1d(F.pad(xs, (width - 1, 0)), w.double()[:, None, :],
+                            None if bias is None else bias.double(), groups=6)
+            want = F.silu(want) if activation else want
+            want = want.flip(-1) if reverse else want
+            assert got.dtype == torch.float32
+            torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+    assert len(calls) == 4
+    with use_scan_backend("torch"), torch.no_grad():   # forcing a PyTorch backend keeps the conv in PyTorch
+        causal_conv1d(x, w, b, activation="silu", reverse=reverse)
+    assert len(calls) == 4
+
+
 # -- the benchmark command ------------------------------------------------------------------------
 
 def test_bench_command_times_the_scan_and_writes_json(tmp_path):
