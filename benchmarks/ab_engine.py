@@ -22,7 +22,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old_dir", help="folder holding the older package as models_old")
     parser.add_argument("--size", default="480p")
-    parser.add_argument("--tile", default="preset", help="preset, or a tile side (0 = whole frame)")
+    parser.add_argument("--tile", default="preset",
+                        help="preset (its tile), default (each engine's own choice), or a tile side (0 = whole frame)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
@@ -38,7 +39,12 @@ def main() -> None:
     new = models.resolve_model(None).eval()
     old = old_pkg.network.build(new.preset.name).eval()
     old.load_state_dict(new.state_dict())
-    tile = None if args.tile == "preset" else int(args.tile)
+    if args.tile == "default":
+        tile = None
+    elif args.tile == "preset":
+        tile = tuple(new.preset.protocol.tile)
+    else:
+        tile = int(args.tile)
     height, width = models.sizes.parse_size(args.size, named=True)
     clip = list(synthetic_frames(5, height, width))
     rate, fpp = bp.matmul_rate(torch.device("cpu")), bp.flops_per_pixel(new)

@@ -130,7 +130,8 @@ def render(rows: list[dict[str, Any]], markdown: bool = False,
               help="Instead of timing, profile the engine on each of --sizes (CPU): exclusive time per stage "
                    "(frame conversion, tiles, blending, each kind of network layer) and the heaviest operators.")
 @click.option("--tile", type=int, default=None,
-              help="Engine tile side for the engine and profile runs (0 = whole frame; default: the preset's).")
+              help="Engine tile side for the engine and profile runs (0 = whole frame; default: the engine's choice, "
+                   "see models.Derainer's tile).")
 @click.option("--repeat", type=int, default=3, show_default=True, help="Timed runs per measurement (best is reported).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -283,7 +283,7 @@ def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     handle = net.register_forward_pre_hook(lambda module, args: forwards.__setitem__(0, forwards[0] + len(args[0])))
     try:
         with scan.use_scan_backend(backend):
-            tile = [t or s for t, s in zip(engine.tile, (height, width))]
+            tile = [t or s for t, s in zip(engine.tile_for(height, width), (height, width))]
             engine.run_window(torch.rand(net.preset.protocol.frames, 3, min(tile[0], height), min(tile[1], width)))
             forwards[0] = 0
             with PeakMemory(device) as memory:
@@ -294,8 +294,9 @@ def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.dev
                 seconds = time.perf_counter() - start
     finally:
         handle.remove()
+    used = engine.tile_for(height, width)
     return {"seconds": seconds, "tile_forwards": forwards[0], "peak_mem_mb": memory.peak / 2**20,
-            "extra_mem_mb": memory.extra / 2**20}
+            "extra_mem_mb": memory.extra / 2**20, "tile": "whole frame" if used == (0, 0) else f"{used[0]}x{used[1]}"}
 
 
 def _stream_in_child(threads: int, model: str, *args: Any) -> dict[str, Any]:
@@ -326,7 +327,7 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     The authors' protocol is official mode with their scan. It is measured when ``measure_authors``;
     otherwise estimated from the measured time of one authors' window tile (``authors_tile_s``) times
     the number of tile forwards the official plan needs for this clip (marked ``estimated``).
-    ``tile`` overrides the preset's tile (0: whole frame); ``model`` names the network for the fresh
+    ``tile`` overrides the engine's choice (0: whole frame; see `Derainer`); ``model`` names the network for the fresh
     process (`load_network`); ``floor`` (`bench_profile.floor_row`) adds each row's share of the floor.
     """
     from .engine import Derainer
@@ -338,7 +339,6 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
     row: Row = {"section": "engine", "preset": net.preset.name, "variant": "ours", "mode": mode,
                 "device": device.type, "dtype": str(dtype)[6:], "size": f"{size} ({height}x{width})",
                 "frames": frames, "frames_per_s": frames / ours["seconds"],
-                "tile": "preset" if tile is None else tile or "whole frame",
                 "ms_per_window": 1e3 * ours["seconds"] / windows, **ours}
     rows = [row]
     if floor is not None:
@@ -352,8 +352,9 @@ def bench_engine(net: torch.nn.Module, size: str, frames: int, device: torch.dev
                                        tile, model),
                        estimated=False)
     elif authors_tile_s is not None:
-        tiles_per_window = ours["tile_forwards"] / max(1, windows)
-        official_windows = len(Derainer(net, mode="official", device=device).plan(frames))
+        official = Derainer(net, mode="official", device=device, tile=tile)
+        tiles_per_window = len(official._tiler(height, width).corners)   # the preset's tiles, or --tile
+        official_windows = len(official.plan(frames))
         forwards = round(official_windows * tiles_per_window)
         authors = {"seconds": forwards * authors_tile_s, "estimated": True, "tile_forwards": forwards}
     else:

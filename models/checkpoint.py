@@ -223,8 +223,11 @@ def preset_from_metadata(architecture: Mapping[str, Any], window: Mapping[str, A
     """
     name = str(architecture.get("name", "custom"))
     arch = Architecture(**_fields(Architecture, architecture))
-    protocol = TestProtocol(**_fields(TestProtocol, window or architecture))
     known = PRESETS.get(name)
+    window_fields = _fields(TestProtocol, window or architecture)
+    if known is not None and known.arch == arch:   # files older than a field take the registered preset's value
+        window_fields.setdefault("fast_whole_frames", known.protocol.fast_whole_frames)
+    protocol = TestProtocol(**window_fields)
     if known is not None and (known.arch, known.protocol) == (arch, protocol):
         return known
     if recipe is not None:

@@ -29,7 +29,7 @@ from .network import MIN_SIZE, SIZE_MULTIPLE
 from .options import EngineOptions
 from .plan import Cuts, Planner, Window, bounce
 from .stream import derain_stream, derain_video
-from .tiles import Tiler
+from .tiles import WINDOW_MEMORY, Tiler
 
 __all__ = ["Derainer"]
 
@@ -47,7 +47,10 @@ class Derainer:
             window only fills the frames they did not reach.
         tile: spatial tile, an int or (H, W), multiples of 8 and at least the net's minimum size
             (``net.min_size``, else 32); 0 (for one or both axes) = whole frame. None: the preset's.
-            A frame side smaller than the tile runs as one padded tile.
+            A frame side smaller than the tile runs as one padded tile. In fast mode, for presets
+            whose ``protocol.fast_whole_frames`` is set (the shipped model's), None runs whole frames
+            when a window of them fits in `tiles.WINDOW_MEMORY` (1080p does), else the largest square
+            tile that fits (never smaller than the preset's); pass the preset's tile to get it back.
         tile_overlap: spatial overlap, an int, (H, W), or (T, H, W) whose T sets the official stride
             when ``stride`` is None. None: the preset's. Must be smaller than the tile.
         device: None (automatic: the first CUDA GPU when there is one, else the CPU; see
@@ -88,7 +91,19 @@ class Derainer:
         self.device, self.dtype = options.device, options.dtype
         self.planner = Planner(geometry.frames, geometry.stride, fill_tail_only=self.mode == "fast")
         self.net = net.to(self.device).eval()
-        self._tiler = Tiler(self.tile, self.tile_overlap, min_size, self.device)
+        self._tiler = Tiler(self.tile, self.tile_overlap, min_size, self.device, self._budget_pixels(options))
+
+    def _budget_pixels(self, options: EngineOptions) -> int | None:
+        """Tile pixels a forward may hold when the engine picks the tile (fast mode, no tile given, a
+        preset measured to keep its quality on whole frames); None: always the given or preset tile."""
+        protocol, arch = self.preset.protocol, getattr(self.preset, "arch", None)
+        if options.tile is not None or self.mode != "fast" or not protocol.fast_whole_frames or arch is None:
+            return None
+        return WINDOW_MEMORY // (arch.bytes_per_pixel * self.frames * self.batch_size)
+
+    def tile_for(self, height: int, width: int) -> tuple[int, int]:
+        """The tile (H, W) that frames of this size are cut into; 0 = the whole frame."""
+        return self._tiler.tile_for(height, width)
 
     @property
     def frames(self) -> int:

@@ -21,6 +21,12 @@ class Architecture:
     decoder_width: int = 128                # channels before the first PixelShuffle
     residual: bool = False                  # add the input frames to the output (not in the official nets)
 
+    @property
+    def bytes_per_pixel(self) -> int:
+        """A bound on a float32 forward's peak memory per window pixel (T x H x W): measured peaks were
+        7 to 8.6 bytes per feature channel C (C=32: 180-270, C=128: 1075-1107 bytes), so 9 C."""
+        return 9 * self.num_features
+
 
 @dataclass(frozen=True)
 class TestProtocol:
@@ -31,6 +37,9 @@ class TestProtocol:
     frames: int                             # T: frames per temporal window
     tile: tuple[int, int]                   # spatial test tile (H, W)
     tile_overlap: tuple[int, int, int]      # overlap between neighbouring windows and tiles (T, H, W)
+    # fast mode without a tile given runs whole frames, within the engine's memory bound, instead of
+    # `tile`: only where measured not to lose quality (benchmarks/results/cpu_tile_quality.md)
+    fast_whole_frames: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,7 @@ PRESETS: dict[str, Preset] = {
         # Not an official model: the same architecture family, small enough to train on a CPU.
         Preset("tiny", Architecture(32, encoder_depths=(1, 1, 2, 1), encoder_widths=(24, 48, 96, 192),
                                     blocks=(1, 1, 1), decoder_width=64, residual=True),
-               TestProtocol(5, (128, 128), (4, 16, 16)),
+               TestProtocol(5, (128, 128), (4, 16, 16), fast_whole_frames=True),
                TrainingRecipe(frames=5, crop=64, lr=1e-3, batch_size=4, gpus=1, iterations=4_000,
                               warmup_iterations=100, dcll_negative_distance=(24, 16), dcll_samples=4),
                None, "CPU-sized RainMamba for tests, demos and quick custom training"),

@@ -82,7 +82,8 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activat
     mixes the current and the K-1 *following* steps), without copies on a CPU.
 
     Uses causal_conv1d's CUDA kernel for CUDA tensors when it is installed (and the scan backend is not
-    forced to 'ref' or 'torch'), F.conv1d on other GPUs, and K shifted multiply-adds on a CPU. Like the
+    forced to 'ref' or 'torch'), F.conv1d on other GPUs, and K shifted multiply-adds on a CPU: in one
+    compiled pass with the SiLU (numba) when no gradient is needed, else in PyTorch. Like the
     CUDA kernel, the PyTorch paths keep the weights as given (float32) and accumulate in float32
     (float64 for float64 inputs), and cast the output back to x's dtype: float16/bfloat16 weights
     and sums would lose the weight gradient, which sums over every position of the batch.
@@ -95,6 +96,10 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activat
     if x.device.type != "cpu":
         return _flip(_causal_conv1d_gpu(_flip(x), weight, bias, activation)) if reverse \
             else _causal_conv1d_gpu(x, weight, bias, activation)
+    numba = backends.get("numba")
+    if (not _needs_grad(x, weight, bias) and x.dtype != torch.float64 and forced_backend() not in ("ref", "torch")
+            and numba.why_not(x) is None):
+        return numba.causal_conv1d_numba(x, weight, bias, activation in ("silu", "swish"), reverse)
     with torch.autocast(x.device.type, enabled=False):
         x_, weight, bias = _widened(x, weight, bias)
         out = _causal_conv1d_shifts(x_.contiguous(), weight, bias, reverse)

@@ -8,6 +8,8 @@ the overlap gets weight 0 (an odd overlap O trims ceil(O/2) at a tile's bottom/r
 at its top/left), and the weighted sum is divided by the summed weights.
 
 `Tiler` keeps one `Tiling` per frame size, with its 2-D blend masks made once on the engine's device.
+Given a memory bound it chooses the tile per frame size itself (`largest_tile`): the whole frame when
+a window of it fits, else the largest square tile that does, never smaller than its fallback tile.
 """
 from __future__ import annotations
 
@@ -19,7 +21,15 @@ from torch import Tensor
 
 from .network import SIZE_MULTIPLE
 
-__all__ = ["Axis", "Tiling", "Tiler"]
+__all__ = ["Axis", "Tiling", "Tiler", "WINDOW_MEMORY", "largest_tile"]
+
+WINDOW_MEMORY = 3 * 2 ** 30  # bytes a forward may take when the engine chooses the tile (fixed: outputs must not
+                             # depend on how much memory happens to be free)
+
+
+def _padded(size: int, min_size: int) -> int:
+    """A side padded to a multiple of `network.SIZE_MULTIPLE`, at least ``min_size``."""
+    return max(-(-size // SIZE_MULTIPLE) * SIZE_MULTIPLE, min_size)
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class Axis:
     @classmethod
     def build(cls, size: int, tile: int, overlap: int, min_size: int) -> "Axis":
         if tile == 0 or size < tile:
-            padded = max(-(-size // SIZE_MULTIPLE) * SIZE_MULTIPLE, min_size)
+            padded = _padded(size, min_size)
             tile, starts = padded, [0]
         else:
             padded = size
@@ -109,16 +119,41 @@ class Tiling:
         return self._masks
 
 
-class Tiler:
-    """The `Tiling` of each frame size for one tile size, overlap and network minimum, made once."""
+def largest_tile(height: int, width: int, budget_pixels: int, fallback: tuple[int, int],
+                 min_size: int) -> tuple[int, int]:
+    """The tile for ``height`` x ``width`` frames when a forward may hold ``budget_pixels`` tile pixels
+    (the memory bound over the network's bytes per pixel of a window): (0, 0), the whole frame, when the
+    padded frame fits; else the largest square side (a multiple of 8) that fits, but never smaller than
+    ``fallback`` (the preset's tile, whatever the bound says)."""
+    if _padded(height, min_size) * _padded(width, min_size) <= budget_pixels:
+        return 0, 0
+    side = int(budget_pixels ** 0.5) // SIZE_MULTIPLE * SIZE_MULTIPLE
+    return max(side, fallback[0]), max(side, fallback[1])
 
-    def __init__(self, tile: tuple[int, int], overlap: tuple[int, int], min_size: int, device: torch.device) -> None:
+
+class Tiler:
+    """The `Tiling` of each frame size for one tile size, overlap and network minimum, made once.
+
+    With ``budget_pixels`` the tile is chosen per frame size by `largest_tile`, ``tile`` being its
+    fallback; without it every frame size uses ``tile``.
+    """
+
+    def __init__(self, tile: tuple[int, int], overlap: tuple[int, int], min_size: int, device: torch.device,
+                 budget_pixels: int | None = None) -> None:
         self.tile, self.overlap, self.min_size, self.device = tile, overlap, min_size, device
+        self.budget_pixels = budget_pixels
         self._tilings: dict[tuple[int, int], Tiling] = {}
+
+    def tile_for(self, height: int, width: int) -> tuple[int, int]:
+        """The tile (H, W) frames of this size are cut into; 0 = whole frame."""
+        if self.budget_pixels is None:
+            return self.tile
+        return largest_tile(height, width, self.budget_pixels, self.tile, self.min_size)
 
     def __call__(self, height: int, width: int) -> Tiling:
         key = (height, width)
         if key not in self._tilings:
-            self._tilings[key] = Tiling(Axis.build(height, self.tile[0], self.overlap[0], self.min_size),
-                                        Axis.build(width, self.tile[1], self.overlap[1], self.min_size), self.device)
+            tile = self.tile_for(height, width)
+            self._tilings[key] = Tiling(Axis.build(height, tile[0], self.overlap[0], self.min_size),
+                                        Axis.build(width, tile[1], self.overlap[1], self.min_size), self.device)
         return self._tilings[key]

@@ -102,7 +102,8 @@ def _console(label: str) -> Iterator[None]:
 @click.option("--mode", type=click.Choice(["fast", "official"]), default="fast", show_default=True,
               help="fast: each frame computed once; official: the authors' overlapping windows (slower).")
 @click.option("--tile", callback=_check_tile, metavar="HxW",
-              help="Spatial tile (multiples of 8; 0 = whole frame). Default: the preset's.")
+              help="Spatial tile (multiples of 8; 0 = whole frame). Default: the preset's; in fast mode the "
+                   "shipped model runs whole frames up to a 3 GiB window (1080p), larger frames in the largest tiles that fit.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N. Default: a GPU when there is one, else the CPU.")
 @click.option("--fp16", is_flag=True, help="Half precision on the GPU (faster, less memory).")
 @click.option("--bf16", is_flag=True,

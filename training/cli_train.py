@@ -130,7 +130,7 @@ def train_command(out: str, config_file: str | None, resume: bool, **options: An
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
               help="Inference precision [float32].")
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Tiles per forward call.")
-@click.option("--tile", type=int, default=None, help="Spatial tile size [the preset's].")
+@click.option("--tile", type=int, default=None, help="Spatial tile size [the engine's choice: see models.Derainer's tile].")
 @click.option("--lpips/--no-lpips", default=None, help="Require / skip LPIPS [computed when available].")
 @click.option("--save-frames", type=click.Path(file_okay=False), help="Write the derained frames here as PNG.")
 @click.option("--report", type=click.Path(dir_okay=False), default="evaluation.json", show_default=True,

@@ -59,7 +59,9 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument("stride", "int", None, "frames between window starts, 1..T; None: the mode's default."),
     Argument("tile", "int[]", None,
              "spatial tile as ``[width, height]`` or one int for both, multiples of 8; 0 = whole frame; "
-             "None: the model preset's tile. Smaller tiles need less memory."),
+             "None: the model preset's tile, except in fast mode for the shipped model, which runs whole "
+             "frames when a window of them fits in 3 GiB (1080p does; larger frames get the largest square "
+             "tile that fits). Smaller tiles need less memory."),
     Argument("tile_pad", "int[]", None,
              "overlap between tiles in pixels, ``[width, height]`` or one int; None: the preset's."),
     Argument("device_index", "int", None,

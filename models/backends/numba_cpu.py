@@ -58,6 +58,14 @@ def _f32(t: Tensor) -> np.ndarray:
 _NONE = np.zeros(0, np.float32)
 
 
+def follow_torch_threads() -> None:
+    """Run numba's kernels on as many threads as torch uses, so ``torch.set_num_threads`` (``--threads``)
+    is one knob for both pools (numba's own default is every core, whatever torch was told)."""
+    from ._numba import numba
+
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
 def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                          z: Tensor | None = None, delta_bias: Tensor | None = None,
                          delta_softplus: bool = False, reverse: bool = False) -> Tensor:
@@ -76,9 +84,25 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
             _f32(D) if D is not None else _NONE,
             seq(z) if z is not None else _NONE.reshape(0, 0, 0),
             _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out[:, :, steps])
+    follow_torch_threads()
     with LAUNCH_LOCK:
         _state["kernel"](*args)
     return torch.from_numpy(out).to(u.dtype)
+
+
+def causal_conv1d_numba(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, reverse: bool) -> Tensor:
+    """Depthwise causal conv1d (+ SiLU) of (B, D, L) CPU tensors in one compiled pass, no autograd; float32
+    inside, x's dtype out (``models.scan.causal_conv1d`` documents the sums)."""
+    if not available():
+        raise RuntimeError(f"The numba conv cannot run: {unavailable_reason()}.")
+    from .numba_kernel import conv_silu_kernel
+
+    out = np.empty(tuple(x.shape), dtype=np.float32)
+    follow_torch_threads()
+    with LAUNCH_LOCK:
+        conv_silu_kernel(np.ascontiguousarray(_f32(x)), np.ascontiguousarray(_f32(weight)),
+                         _f32(bias) if bias is not None else _NONE, bool(silu), bool(reverse), out)
+    return torch.from_numpy(out).to(x.dtype)
 
 
 def forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,

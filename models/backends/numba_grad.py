@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ._numba import numba
-from .numba_cpu import LAUNCH_LOCK
+from .numba_cpu import LAUNCH_LOCK, follow_torch_threads
 
 prange = numba.prange
 
@@ -107,11 +107,6 @@ def _backward(u, delta, A, Bm, Cm, Dv, z, bias, softplus, gated, y, gout,
         gbias_part[b, d] = gbias
 
 
-def _follow_torch_threads() -> None:
-    """Use as many numba threads as torch does, so ``torch.set_num_threads`` (or ``--threads``) is one knob."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 def _np(t: Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
 
@@ -119,7 +114,7 @@ def _np(t: Tensor) -> np.ndarray:
 class _NumbaScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus):
-        _follow_torch_threads()
+        follow_torch_threads()
         ctx.gated = z is not None
         z = z if z is not None else u.new_zeros(1, 1, 1)
         arrays = [_np(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
@@ -133,7 +128,7 @@ class _NumbaScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gout):
-        _follow_torch_threads()
+        follow_torch_threads()
         u, delta, A, B, C, D, z, delta_bias, y = ctx.saved_tensors
         batch, dim, length = u.shape
         n_state = A.shape[1]

@@ -1,4 +1,6 @@
-"""The compiled CPU scan kernel (numba); imported only by ``numba_cpu`` on first use.
+"""The compiled CPU inference kernels (numba): the selective scan, and the causal conv1d + SiLU before it
+(`conv_silu_kernel`, one pass instead of K multiply-adds and an activation over the whole sequence);
+imported only by ``numba_cpu`` on first use. About the scan:
 
 Each parallel job is one batch item and a block of ``LANES`` channels. Its (d_state, LANES) state
 stays in vector registers while the job walks the sequence once, and every inner loop runs across
@@ -132,3 +134,32 @@ def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, out):
                     acc[j] *= zj / (_ONE + exp32(-zj))
             for j in range(width):
                 out[b, d0 + j, t] = acc[j]
+
+
+@numba.njit("void(f4[:, :, ::1], f4[:, ::1], f4[::1], b1, b1, f4[:, :, ::1])", parallel=True,
+            fastmath={"contract"}, cache=True, nogil=True)
+def conv_silu_kernel(x, weight, bias, silu, reverse, out):
+    """Depthwise causal conv1d (+ SiLU) in one pass: x, out (B, D, L) contiguous; weight (D, K); bias (D,)
+    (length 0: none). out[t] = bias + w[K-1] x[t] + sum_k w[k] x[t - (K-1) + k] (reverse: x[t + (K-1) - k]),
+    summed in that order, as `models.scan`'s shifted multiply-adds do."""
+    n_batch, n_dim, length = x.shape
+    width = weight.shape[1]
+    for job in numba.prange(n_batch * n_dim):
+        b, d = job // n_dim, job % n_dim
+        b0 = bias[d] if bias.shape[0] > 0 else _ZERO
+        last = weight[d, width - 1]
+        row, dest = x[b, d], out[b, d]
+        for t in range(length):
+            dest[t] = b0 + row[t] * last
+        for k in range(width - 1):
+            shift, wk = width - 1 - k, weight[d, k]
+            if reverse:
+                for t in range(length - shift):
+                    dest[t] += row[t + shift] * wk
+            else:
+                for t in range(shift, length):
+                    dest[t] += row[t - shift] * wk
+        if silu:
+            for t in range(length):
+                v = dest[t]
+                dest[t] = v / (_ONE + exp32(-v))

@@ -136,6 +136,40 @@ def test_numba_without_optional_inputs_and_with_bfloat16():
                                                    delta_softplus=True), 1e-2, "bfloat16")
 
 
+@needs_numba
+def test_numba_kernels_use_as_many_threads_as_torch():
+    """``torch.set_num_threads`` (``--threads``) is one knob: numba's pool would otherwise use every core."""
+    import numba
+
+    inputs = make_inputs(dim=32, length=20, dtype=torch.float32)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            torch.set_num_threads(threads)
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS if threads == 1 else 1)
+            numba_cpu.selective_scan_numba(**inputs, delta_softplus=True)
+            assert numba.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+@needs_numba
+def test_numba_kernels_use_wide_vectors_on_avx512():
+    """LLVM's prefer-256-bit tuning of Intel AVX-512 CPUs is turned off for the scan kernels."""
+    import os
+
+    import llvmlite.binding as llvm
+    import numba
+
+    numba_cpu.available()
+    if not llvm.get_host_cpu_features().get("avx512f"):
+        pytest.skip("no AVX-512 on this CPU")
+    if "-prefer-256-bit" not in os.environ.get("NUMBA_CPU_FEATURES", "-prefer-256-bit"):
+        pytest.skip("NUMBA_CPU_FEATURES was set by the user")
+    assert numba.config.CPU_FEATURES.endswith(",-prefer-256-bit")
+
+
 # -- choosing a backend -----------------------------------------------------------------------------
 
 @pytest.fixture
@@ -329,6 +363,36 @@ def test_causal_conv1d_gradients_match_conv1d(length):
     for got, expected in zip(torch.autograd.grad(ours, (x, w, b), upstream),
                              torch.autograd.grad(theirs, (x, w, b), upstream)):
         torch.testing.assert_close(got, expected)
+
+
+@needs_numba
+@pytest.mark.parametrize("length,width", [(130, 4), (5, 3), (2, 4), (1, 2)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_inference_conv_runs_in_the_compiled_kernel_and_matches_the_formula(length, width, reverse, monkeypatch):
+    """No gradient on a CPU: one numba pass (conv + SiLU), float32, on strided views too; equal to the
+    float64 formula within float32 rounding."""
+    g = torch.Generator().manual_seed(7)
+    xz = torch.randn(length, 2, 12, generator=g).permute(1, 2, 0)          # (B, 2D, L) view, not contiguous
+    x = xz[:, :6]
+    w, b = torch.randn(6, width, generator=g), torch.randn(6, generator=g)
+    calls = []
+    monkeypatch.setattr(numba_cpu, "causal_conv1d_numba",
+                        lambda *a, _f=numba_cpu.causal_conv1d_numba: calls.append(1) or _f(*a))
+    for bias in (b, None):
+        for activation in ("silu", None):
+            with torch.no_grad():
+                got = causal_conv1d(x, w, bias, activation=activation, reverse=reverse)
+            xs = x.double().flip(-1) if reverse else x.double()
+            want = F.conv1d(F.pad(xs, (width - 1, 0)), w.double()[:, None, :],
+                            None if bias is None else bias.double(), groups=6)
+            want = F.silu(want) if activation else want
+            want = want.flip(-1) if reverse else want
+            assert got.dtype == torch.float32
+            torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+    assert len(calls) == 4
+    with use_scan_backend("torch"), torch.no_grad():   # forcing a PyTorch backend keeps the conv in PyTorch
+        causal_conv1d(x, w, b, activation="silu", reverse=reverse)
+    assert len(calls) == 4
 
 
 # -- the benchmark command ------------------------------------------------------------------------
