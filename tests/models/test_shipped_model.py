@@ -60,3 +60,18 @@ def test_resolve_model_leaves_the_global_rng_alone(tmp_path, tiny_net, model_hom
     for model in (None, "default", "tiny", path, str(path), tiny_net):
         models.resolve_model(model)
         assert torch.equal(torch.get_rng_state(), before), f"resolve_model({model!r}) moved the global RNG"
+
+
+def test_shipped_model_leaves_clean_input_alone():
+    """Flat fields come out as they went in (the first default shifted mid grey by 25 codes, with a tint),
+    and a rain-free plain scene stays far closer to its input than any rain removal changes."""
+    from training.scenes import plain_scene
+
+    derain = models.Derainer(models.resolve_model(None), mode="fast")
+    for rgb in ((128, 128, 128), (170, 200, 235), (40, 60, 30)):
+        field = np.broadcast_to(np.array(rgb, np.uint8)[None, :, None, None], (5, 3, 64, 96)).copy()
+        shift = np.abs(derain(field).astype(np.int16) - field).mean()
+        assert shift <= 2.0, f"a flat {rgb} field comes out {shift:.1f} codes off"
+    clean = (plain_scene(5, 64, 96, np.random.default_rng(7)).transpose(0, 3, 1, 2) * 255).round().astype(np.uint8)
+    error = np.abs(derain(clean).astype(np.int16) - clean).mean()
+    assert error <= 2.0, f"a rain-free plain clip comes out {error:.1f} codes off on average"
