@@ -30,6 +30,8 @@ DEFAULT_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv"
                  ".webm": "libsvtav1"}
 LOSSLESS_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "ffv1", ".avi": "ffv1",
                   ".webm": "libvpx-vp9"}
+# the muxers that store chapters and a display matrix (a phone video's rotation); AVI stores neither
+CHAPTER_AND_ROTATION_FORMATS = frozenset({"mp4", "mov", "matroska", "webm"})
 HDR_CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv")  # where the HDR default is x265 (SVT-AV1 for odd sizes)
 ALIASES = {"x264": "libx264", "h264": "libx264", "avc": "libx264", "x265": "libx265", "h265": "libx265",
            "hevc": "libx265", "av1": "libsvtav1", "svtav1": "libsvtav1", "svt-av1": "libsvtav1",
@@ -81,6 +83,11 @@ def codec_name(name: str) -> str:
     if codec.type != "video":
         raise DerainError(f"--codec {name!r} is a {codec.type} encoder: give a video codec (x264, x265, av1, ...).")
     return resolved
+
+
+def suffixes_of(formats: frozenset[str] | set[str]) -> str:
+    """The output extensions whose muxer is one of ``formats``, for a message: ".mp4 or .mov ..."."""
+    return " or ".join(suffix for suffix, name in CONTAINERS.items() if name in formats)
 
 
 def plan_encoder(encoding: Encoding, suffix: str, source: FrameFormat, size: tuple[int, int]) -> EncoderPlan:

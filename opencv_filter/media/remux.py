@@ -20,14 +20,13 @@ from pathlib import Path
 
 import av
 
-from .encoding import CONTAINERS
+from .encoding import CHAPTER_AND_ROTATION_FORMATS, CONTAINERS, suffixes_of
 from .subtitles import TextSubtitleConverter, text_target
 from .timecode import shift_timecode
 
 log = logging.getLogger("opencv_filter")
 
 _AUDIO_CODECS = ("aac", "libopus", "opus", "flac", "mp3")
-_CHAPTER_FORMATS = {"matroska": ".mkv", "webm": ".webm", "mp4": ".mp4", "mov": ".mov"}  # AVI has no chapters
 
 
 @dataclass(frozen=True)
@@ -96,11 +95,10 @@ def _holds(format_name: str, stream_type: str, codec: str) -> bool:
 
 def _keeping_it(stream_type: str, codec: str | None) -> str:
     """Which output extensions would keep a stream, as the end of a note."""
-    suffixes = [suffix for suffix, name in CONTAINERS.items()
-                if codec is not None and _holds(name, stream_type, codec)]
-    if not suffixes:
+    formats = {name for name in set(CONTAINERS.values()) if codec is not None and _holds(name, stream_type, codec)}
+    if not formats:
         return "no output container rainmamba writes can hold it"
-    return f"a {' or '.join(suffixes)} output keeps it"
+    return f"a {suffixes_of(formats)} output keeps it"
 
 
 def cut_chapters(chapters: list[dict], cut: Cut) -> list[dict]:
@@ -147,9 +145,9 @@ class StreamCopier:
             for tags in (video_out.metadata, output.metadata):
                 self._shift_timecode(tags, skipped, rate)
         self._chapters = self.input.chapters()  # written at the end, once the cut is known
-        if self._chapters and output.format.name not in _CHAPTER_FORMATS:
+        if self._chapters and output.format.name not in CHAPTER_AND_ROTATION_FORMATS:
             log.info("%s: the %d chapters are dropped: this container has none (a %s output keeps them).",
-                     label, len(self._chapters), " or ".join(_CHAPTER_FORMATS.values()))
+                     label, len(self._chapters), suffixes_of(CHAPTER_AND_ROTATION_FORMATS))
             self._chapters = []
         self._packets = self._all_packets()
         self._pending: tuple[float, av.Packet] | None = None

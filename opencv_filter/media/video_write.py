@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from ..errors import DerainError
-from .encoding import CONTAINERS, IMAGE_LAYOUTS, Encoding, plan_encoder
+from .encoding import CHAPTER_AND_ROTATION_FORMATS, CONTAINERS, IMAGE_LAYOUTS, Encoding, plan_encoder, suffixes_of
 from .info import FrameFormat, chroma_of
 from .publish import publish_file, staging_file
 from .remux import Cut, StreamCopier, Trim
@@ -35,7 +35,6 @@ _POLL_S = 0.2
 _END = None  # the queue item that tells the encoder thread to finish
 _BT709 = 1
 _RGB_MATRIX = 0
-_DISPLAY_MATRIX_FORMATS = ("mp4", "mov", "matroska", "webm")  # muxers that store a display rotation
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr unless told: errors only
 
 
@@ -124,7 +123,7 @@ says the frames are a range of the source (the output then starts at the source'
         if self.source.sample_aspect_ratio:
             context.sample_aspect_ratio = self.source.sample_aspect_ratio
         if self.source.display_matrix is not None:  # the stored picture is written, shown as the source was
-            if CONTAINERS[suffix] in _DISPLAY_MATRIX_FORMATS:
+            if CONTAINERS[suffix] in CHAPTER_AND_ROTATION_FORMATS:
                 stream.set_display_matrix(list(self.source.display_matrix))
             else:
                 warn_rotation_lost(self.path, self.source.display_matrix)
@@ -279,8 +278,9 @@ def warn_rotation_lost(target: os.PathLike | str, matrix: tuple[int, ...]) -> No
     """Say that an output which cannot store a display rotation holds the picture as stored, sideways."""
     degrees = rotation_of(matrix)
     log.warning("The source is shown %s (a display tag) that %s cannot hold: it keeps the stored picture, so "
-                "turn it in your player or editor, or write .mp4, .mov or .mkv, which keep the tag.",
-                f"rotated by {degrees} degrees" if degrees else "flipped", target)
+                "turn it in your player or editor, or write %s, which keep the tag.",
+                f"rotated by {degrees} degrees" if degrees else "flipped", target,
+                suffixes_of(CHAPTER_AND_ROTATION_FORMATS))
 
 
 def _count_video_packets(path: Path) -> int:

@@ -198,7 +198,7 @@ def test_an_output_that_cannot_hold_the_rotation_says_so(tmp_path):
     result = derain(source, tmp_path / "clean.avi")
     assert result.exit_code == 0, result.output
     assert "shown rotated by -90 degrees (a display tag) that " in result.output
-    assert "write .mp4, .mov or .mkv, which keep the tag" in result.output
+    assert "write .mp4 or .m4v or .mov or .mkv or .webm, which keep the tag" in result.output
     result = derain(source, tmp_path / "frames")
     assert result.exit_code == 0, result.output
     assert "shown rotated by -90 degrees" in result.output

@@ -212,7 +212,7 @@ def test_chapters_an_avi_cannot_hold_are_dropped_with_a_note(tmp_path):
     source = encode(tmp_path / "rainy.mkv", smooth_frames(6, SIZE), chapters=CHAPTERS)
     result = derain(source, tmp_path / "clean.avi")
     assert result.exit_code == 0, result.output
-    assert "the 2 chapters are dropped: this container has none (a .mkv or .webm or .mp4 or .mov output keeps " \
+    assert "the 2 chapters are dropped: this container has none (a .mp4 or .m4v or .mov or .mkv or .webm output keeps " \
            "them)" in result.output
     assert chapters_s(tmp_path / "clean.avi") == []
 
