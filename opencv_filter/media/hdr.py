@@ -10,6 +10,7 @@ own parameters, so the writer passes them on as ``x265-params`` (libx265) or ``s
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -60,27 +61,29 @@ class HdrMetadata:
 
     def x265_params(self) -> list[str]:
         """x265's ``master-display`` (chromaticities in 0.00002, luminance in 0.0001 cd/m2) and ``max-cll``."""
-        params = []
-        if self.display is not None:
-            d = self.display
-            xy = "".join(f"{name}({round(x * 50000)},{round(y * 50000)})"
-                         for name, (x, y) in (("G", d.green), ("B", d.blue), ("R", d.red), ("WP", d.white)))
-            params.append(f"master-display={xy}L({round(d.max_luminance * 10000)},{round(d.min_luminance * 10000)})")
-        if self.max_cll is not None:
-            params.append(f"max-cll={self.max_cll},{self.max_fall or 0}")
-        return params
+        return self._params("master-display", lambda v: str(round(v * 50000)), lambda v: str(round(v * 10000)),
+                            "max-cll")
 
     def svtav1_params(self) -> list[str]:
         """SVT-AV1's ``mastering-display`` (chromaticities and cd/m2 as decimals) and ``content-light``."""
+        return self._params("mastering-display", _decimal, _decimal, "content-light")
+
+    def _params(self, display_key: str, chromaticity: Callable[[Fraction], str], luminance: Callable[[Fraction], str],
+                light_key: str) -> list[str]:
+        """The two encoder parameters in one encoder's spelling and units (G, B, R, white point, then L(max,min))."""
         params = []
         if self.display is not None:
             d = self.display
-            xy = "".join(f"{name}({float(x):.6f},{float(y):.6f})"
+            xy = "".join(f"{name}({chromaticity(x)},{chromaticity(y)})"
                          for name, (x, y) in (("G", d.green), ("B", d.blue), ("R", d.red), ("WP", d.white)))
-            params.append(f"mastering-display={xy}L({float(d.max_luminance):.6f},{float(d.min_luminance):.6f})")
+            params.append(f"{display_key}={xy}L({luminance(d.max_luminance)},{luminance(d.min_luminance)})")
         if self.max_cll is not None:
-            params.append(f"content-light={self.max_cll},{self.max_fall or 0}")
+            params.append(f"{light_key}={self.max_cll},{self.max_fall or 0}")
         return params
+
+
+def _decimal(value: Fraction) -> str:
+    return f"{float(value):.6f}"
 
 
 def _mastering(data: bytes) -> MasteringDisplay | None:
