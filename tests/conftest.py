@@ -15,6 +15,12 @@ OFFICIAL_JSON = {"vrds": "VRDS", "lwdds": "LWDDS", "rainvidss": "RainVIDSS", "ra
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# tqdm's monitor is a thread that wakes every 10 s for the whole session once any bar has been shown;
+# nothing here needs it, and a suite with fewer threads waking at random has fewer ways to race.
+import tqdm  # noqa: E402
+
+tqdm.tqdm.monitor_interval = 0
+
 
 def official_listing(preset: str) -> dict:
     """The authors' tensor listing for ``preset`` (tests/data/official/state_dict_<DATASET>.json)."""
