@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,24 @@ def _truncate_records(path: Path, after: int, is_csv: bool) -> None:
                 continue  # a line cut short by a kill
     if len(kept) != len(lines):
         write_atomic(path, "".join(kept))
+
+
+def _quiet_tensorboard_thread_errors() -> None:
+    """Keep the traceback of TensorBoard's writer thread off the console when the disk refuses its events.
+
+    TensorBoard writes events in a thread of its own; an OSError there (a full disk) ends the thread, and
+    its next call in the training thread raises the same error, which this log turns into one line naming
+    the folder. The thread's traceback would only say it first, and from deep inside TensorBoard.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "_rainmamba_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+            previous(args)
+    hook._rainmamba_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 class NullLog:
@@ -79,12 +98,21 @@ class RunLog(NullLog):
         self._bar = tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, disable=not progress,
                          file=sys.stderr)
         self._writer = None
+        self._tensorboard_failed = False
+        self.tensorboard_dir = self.dir / "tensorboard"
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self._writer = SummaryWriter(str(self.dir / "tensorboard"), purge_step=start + 1)
             except ImportError:
                 self.info("TensorBoard is not installed: logging to log.jsonl and log.csv only.")
+            else:
+                try:
+                    with self._writing(self.tensorboard_dir):
+                        self._writer = SummaryWriter(str(self.tensorboard_dir), purge_step=start + 1)
+                except BaseException:
+                    self.close()
+                    raise
+                _quiet_tensorboard_thread_errors()
         self._started = time.time()
 
     @staticmethod
@@ -114,9 +142,13 @@ class RunLog(NullLog):
             self._csv.writerow(row)
             self._csv_file.flush()
         if self._writer is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._writer.add_scalar(f"train/{key}", value, iteration)
+            try:
+                for key, value in values.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        self._writer.add_scalar(f"train/{key}", value, iteration)
+            except OSError as err:
+                self._tensorboard_failed = True
+                raise WriteError(self.tensorboard_dir, err) from None
         self._bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}", lr=f"{values.get('lr', 0):.2e}",
                               refresh=False)
         self._bar.update(iteration - self._bar.n)
@@ -130,4 +162,10 @@ class RunLog(NullLog):
                 except OSError:
                     pass  # a full disk refusing the last flush: the write that failed already said so
         if self._writer is not None:
-            self._writer.close()
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError as err:  # the run's own outcome is reported by the caller; this is a side log
+                if not self._tensorboard_failed:  # (if it is what failed, the caller says so)
+                    sys.stderr.write(f"Warning: {WriteError(self.tensorboard_dir, err)} The TensorBoard events may "
+                                     f"be incomplete; log.jsonl and log.csv have every record.\n")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from training.state import STATE_VERSION
@@ -120,3 +121,51 @@ def test_a_run_that_ends_with_non_finite_weights_exports_nothing(tmp_path, synth
     with pytest.raises(TrainingDiverged, match=r"conv_last.bias\), so nothing was exported"):
         Trainer(config, net=net).run()
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+class _FullDiskTensorBoard:
+    """Stands in for ``torch.utils.tensorboard`` as TensorBoard behaves on a full disk: its writer thread (of
+    TensorBoard's class name) dies of ENOSPC, and the next call in the training thread raises that error."""
+
+    def __init__(self) -> None:
+        import errno
+        import threading
+
+        error = OSError(errno.ENOSPC, "No space left on device")
+
+        class _AsyncWriterThread(threading.Thread):
+            def run(self) -> None:
+                raise error
+
+        class SummaryWriter:
+            def __init__(self, log_dir: str, purge_step: int | None = None) -> None:
+                self.calls, self.thread = 0, None
+
+            def add_scalar(self, tag: str, value: float, step: int) -> None:
+                self.calls += 1
+                if self.calls == 3:  # some events queued, then the thread fails to write them
+                    self.thread = _AsyncWriterThread(daemon=True)
+                    self.thread.start()
+                    self.thread.join()
+                if self.thread is not None:
+                    raise error
+
+            def close(self) -> None:
+                if self.thread is not None:
+                    raise error
+
+        self.SummaryWriter = SummaryWriter
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # the thread's traceback
+def test_tensorboard_on_a_full_disk_is_one_line_naming_its_folder(run_rainmamba, synth_data, tmp_path, monkeypatch,
+                                                                   capfd):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", _FullDiskTensorBoard())
+    args = [a for a in TRAIN_ARGS if a != "--no-tensorboard"]
+    result = run_rainmamba("train", *args, "--data", str(synth_data), "--out", "run", "--iterations", "3",
+                           "--dcll-weight", "0", "--perceptual-weight", "0", "--log-every", "1")
+    assert_one_line_error(result, "Cannot write run/tensorboard", "disk is full")
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.out + printed.err and "Warning" not in result.stdout
