@@ -46,10 +46,11 @@ def run_rainmamba(tmp_path, monkeypatch):
             **extra_env: str) -> Result:
         env.update(extra_env)
         if subprocess_ or umask is not None:
-            preexec = (lambda: os.umask(umask)) if umask is not None else None
+            # subprocess's own umask (set between fork and exec in C): a preexec_fn would run Python in a
+            # child forked from this many-threaded process, which can deadlock
             done = subprocess.run([sys.executable, "-m", "models.cli", *args], cwd=tmp_path,
                                   env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, timeout=timeout, preexec_fn=preexec)
+                                  text=True, timeout=timeout, umask=-1 if umask is None else umask)
             return Result(done.returncode, done.stdout)
         with monkeypatch.context() as patch:
             for key, value in env.items():
