@@ -7,7 +7,7 @@ import click
 
 from models.sizes import SizeParam
 
-from .scenes import SCENE_KINDS
+from .scenes import DEFAULT_CAMERA_SPEED, SCENE_KINDS
 from .synth import DROP_KINDS, RainParams, write_synthetic_dataset
 
 _DEFAULTS = RainParams()
@@ -101,6 +101,10 @@ def _prob_option(name: str, what: str):
                    "(needs scikit-image), a mix of both, or 'varied': the mix plus a quarter of plain "
                    "scenes (flat colours, soft gradients, skies) that a model must leave as they are; all "
                    "filmed by a moving camera.")
+@click.option("--camera-speed", type=click.FloatRange(min=0), default=DEFAULT_CAMERA_SPEED, show_default=True,
+              help="Fastest pan of the generated scenes' camera, output pixels per frame (each sequence "
+                   "draws its speed up to this). Footage pans far faster than the default: a model that "
+                   "never saw it blends misaligned frames of a clean fast pan.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,
@@ -142,9 +146,9 @@ def _prob_option(name: str, what: str):
                               "input as it is.")
 @click.option("--overwrite", is_flag=True,
               help="Replace rainy/, clean/ and synth.json of a non-empty OUT_DIR.")
-def synth_command(out_dir: str, clean_source: str | None, scenes: str, sequences: int, frames: int,
-                  size: tuple[int, int] | None, seed: int, drops: bool | None, diverse: bool, overwrite: bool,
-                  **rain) -> None:
+def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_speed: float, sequences: int,
+                  frames: int, size: tuple[int, int] | None, seed: int, drops: bool | None, diverse: bool,
+                  overwrite: bool, **rain) -> None:
     """Render temporally coherent synthetic rain and write a paired dataset to OUT_DIR.
 
     Rain streaks of random density, angle, length, width, speed and brightness move from frame to
@@ -175,7 +179,8 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, sequences
         with tqdm(total=sequences, unit="seq", desc="synth", disable=None) as bar:
             out = write_synthetic_dataset(out_dir, sequences, frames, *(size or (None, None)), seed=seed,
                                           params=params, clean_source=clean_source, drops=drops,
-                                          scenes=scenes, overwrite=overwrite, progress=bar.update)
+                                          scenes=scenes, overwrite=overwrite, progress=bar.update,
+                                          camera_speed=camera_speed)
     except (ValueError, FileExistsError, ImportError, OSError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Wrote {sequences} sequences of {frames} frames to {out} (generic layout). Train on them "

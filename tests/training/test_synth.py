@@ -158,6 +158,28 @@ def test_varied_scenes_mix_plain_ones_into_mixed_and_mixed_is_unchanged():
         scene_clip("sky", 2, 32, 32, rng(0))
 
 
+def _pan(clip: np.ndarray) -> float:
+    """The median frame-to-frame translation of a clip, in pixels (phase correlation of grey frames)."""
+    import cv2
+
+    grey = clip.mean(axis=-1).astype(np.float32)
+    return float(np.median([np.hypot(*cv2.phaseCorrelate(a, b)[0]) for a, b in zip(grey[:-1], grey[1:])]))
+
+
+@pytest.mark.parametrize("kind", ["procedural", "photos"])
+def test_the_camera_pans_up_to_the_speed_asked_and_the_default_is_unchanged(kind):
+    pytest.importorskip("skimage")
+    from training.scenes import DEFAULT_CAMERA_SPEED, scene_clip
+
+    slow = [_pan(scene_clip(kind, 4, 64, 64, rng(seed))) for seed in range(8)]
+    fast = [_pan(scene_clip(kind, 4, 64, 64, rng(seed), max_pan=20)) for seed in range(8)]
+    assert max(slow) < DEFAULT_CAMERA_SPEED + 1.5 and 8 < max(fast) < 22 and np.median(fast) > 3 * np.median(slow)
+    assert np.array_equal(scene_clip(kind, 3, 32, 32, rng(4)),
+                          scene_clip(kind, 3, 32, 32, rng(4), max_pan=DEFAULT_CAMERA_SPEED))
+    with pytest.raises(ValueError, match="camera speed"):
+        scene_clip(kind, 3, 32, 32, rng(4), max_pan=-1)
+
+
 # ----------------------------------------------------------------------------------------------------
 # datasets on disk
 
@@ -225,6 +247,7 @@ def test_synth_command_writes_a_generic_tree(tmp_path):
     (["--size", "12by12"], "not a frame size"),
     (["--size", "native"], "needs --clean"),
     (["--brightness", "0.5,3"], "brightness"),
+    (["--camera-speed", "-2"], "--camera-speed"),
 ])
 def test_synth_command_rejects_bad_options(tmp_path, args, message):
     result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", *args])
