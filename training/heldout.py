@@ -13,7 +13,9 @@ Rainy sets (scored against their clean clips):
   (:mod:`training.heldout_rain`: thin bright, veiled wide, dark, overcast).
 
 Identity sets (the model should change nothing): ``rain_free`` clips (procedural and photo scenes with no
-rain) and :data:`FLAT_FIELDS` (a mid-grey and a pale-blue sky field, still).
+rain), the same filmed by a camera panning up to :data:`FAST_PAN` pixels per frame (footage pans that fast;
+a model that blends misaligned frames smears them), and :data:`FLAT_FIELDS` (a mid-grey and a pale-blue sky
+field, still).
 
 Clip ``j`` of set ``k`` draws all its randomness from :func:`clip_rng` ``default_rng([seed, TAG, k + 1, j])``:
 training sequences use ``default_rng([seed, index])`` and numpy pads seeds with zeros, so the two never
@@ -32,7 +34,7 @@ import numpy as np
 from .heldout_rain import HELDOUT_KINDS, HeldOutRain
 from .synth import RainParams
 
-__all__ = ["DEFAULT_SEED", "EvalSet", "FLAT_FIELDS", "RAIN_FREE_SCENES", "TAG", "Variant", "clip_rng",
+__all__ = ["DEFAULT_SEED", "EvalSet", "FAST_PAN", "FLAT_FIELDS", "RAIN_FREE_SCENES", "TAG", "Variant", "clip_rng",
            "held_out_sets", "read_train_params", "unseen_variants"]
 
 DEFAULT_SEED = 2024
@@ -40,6 +42,7 @@ TAG = 0x5417                      # any non-zero constant: keeps held-out stream
 TRAINING_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle")
 UNSEEN_PHOTO = "camera"           # in skimage.data, not in training.scenes.SKIMAGE_PHOTOS
 RAIN_FREE_SCENES = ("procedural", "astronaut", UNSEEN_PHOTO, "coffee")
+FAST_PAN = 24.0  # output pixels per frame: the fastest pan of the fast-camera rain-free clips
 # 8-bit RGB of the still fields a model must return unchanged
 FLAT_FIELDS = {"mid_grey": (128, 128, 128), "pale_blue_sky": (170, 200, 235)}
 

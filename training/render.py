@@ -11,7 +11,7 @@ import numpy as np
 
 from .heldout_rain import HeldOutRain, add_heldout_rain
 from .metrics import to_uint8
-from .scenes import SKIMAGE_PHOTOS, load_skimage_photo, photo_scene, procedural_scene
+from .scenes import DEFAULT_CAMERA_SPEED, SKIMAGE_PHOTOS, load_skimage_photo, photo_scene, procedural_scene
 from .synth import RainParams, add_rain
 
 __all__ = ["make_scene", "render_pair"]
@@ -27,11 +27,13 @@ def _photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()    # grey or RGB; photo_scene makes it (H, W, 3) float
 
 
-def make_scene(scene: str, frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A clean clip (T, H, W, 3) float32: ``"procedural"`` or a scikit-image photo name, moving camera."""
+def make_scene(scene: str, frames: int, height: int, width: int, rng: np.random.Generator,
+               max_pan: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
+    """A clean clip (T, H, W, 3) float32: ``"procedural"`` or a scikit-image photo name, moving camera
+    (panning up to ``max_pan`` output pixels per frame)."""
     if scene == "procedural":
-        return procedural_scene(frames, height, width, rng)
-    return photo_scene(_photo(scene), frames, height, width, rng)
+        return procedural_scene(frames, height, width, rng, max_pan)
+    return photo_scene(_photo(scene), frames, height, width, rng, max_pan)
 
 
 def render_pair(clean: np.ndarray, params: RainParams | HeldOutRain | None,

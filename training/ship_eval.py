@@ -23,10 +23,11 @@ from tqdm import tqdm
 
 from models.options import resolve_device
 
-from .heldout import DEFAULT_SEED, FLAT_FIELDS, RAIN_FREE_SCENES, clip_rng, held_out_sets
+from .heldout import DEFAULT_SEED, FAST_PAN, FLAT_FIELDS, RAIN_FREE_SCENES, clip_rng, held_out_sets
 from .loading import LoadedModel, load_model
 from .metrics import psnr
 from .render import make_scene, render_pair
+from .scenes import DEFAULT_CAMERA_SPEED
 from .scoring import field_shift, mean_scores, streak_brightness, summarise, temporal_median
 from .ship_images import labelled_grid, write_png
 from .synth import RainParams
@@ -101,16 +102,24 @@ def _identity(runners: dict[str, Runner], seed: int, clips: int, frames: int, si
     methods = tuple(runners)
     order, headers = _columns(methods)
     grid: list[list[np.ndarray]] = []
-    scores: dict[str, list[float]] = {m: [] for m in methods}
-    for j in range(clips):
-        scene = RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)]
-        rng = clip_rng(seed, -1, j)                  # stream [seed, TAG, 0, j]: no rainy clip uses it
-        clean, _ = render_pair(make_scene(scene, frames, *size, rng), None, rng)
-        outputs = {m: run(clean) for m, run in runners.items()}
-        for method, out in outputs.items():
-            scores[method].append(float(np.mean([psnr(o, c) for o, c in zip(out, clean)])))
-        grid.append([clean[frames // 2], *(outputs[m][frames // 2] for m in order)])
-        bar.update()
+    free: dict[str, Any] = {}
+    for key, label, stream, max_pan in (("rain_free", "rain-free clips", -1, DEFAULT_CAMERA_SPEED),
+                                        ("rain_free_fast_pan", f"rain-free clips, camera panning up to "
+                                                               f"{FAST_PAN:g} px/frame", 1000, FAST_PAN)):
+        scores: dict[str, list[float]] = {m: [] for m in methods}
+        for j in range(clips):
+            scene = RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)]
+            rng = clip_rng(seed, stream, j)          # -1 and 1000: set indices no rainy set has
+            clean, _ = render_pair(make_scene(scene, frames, *size, rng, max_pan), None, rng)
+            outputs = {m: run(clean) for m, run in runners.items()}
+            for method, out in outputs.items():
+                scores[method].append(float(np.mean([psnr(o, c) for o, c in zip(out, clean)])))
+            grid.append([clean[frames // 2], *(outputs[m][frames // 2] for m in order)])
+            bar.update()
+        free[key] = {"label": label, "clips": clips,
+                     "scenes": [RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)] for j in range(clips)],
+                     "psnr": {m: float(np.mean(v)) for m, v in scores.items()},
+                     "worst_psnr": {m: float(np.min(v)) for m, v in scores.items()}}
     fields: dict[str, Any] = {}
     for name, rgb in FLAT_FIELDS.items():
         field = np.broadcast_to(np.array(rgb, np.uint8), (frames, *size, 3)).copy()
@@ -120,13 +129,7 @@ def _identity(runners: dict[str, Runner], seed: int, clips: int, frames: int, si
         bar.update()
     if images is not None:
         write_png(images / "identity.png", labelled_grid(["input", *headers], grid))
-    return {
-        "rain_free": {"label": "rain-free clips: output vs input", "clips": clips,
-                      "scenes": [RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)] for j in range(clips)],
-                      "psnr": {m: float(np.mean(v)) for m, v in scores.items()},
-                      "worst_psnr": {m: float(np.min(v)) for m, v in scores.items()}},
-        "flat_fields": fields,
-    }
+    return {**free, "flat_fields": fields}
 
 
 def evaluate_generalisation(model: Any = None, seed: int = DEFAULT_SEED, *, clips: int = 8, frames: int = 10,
@@ -153,7 +156,7 @@ def evaluate_generalisation(model: Any = None, seed: int = DEFAULT_SEED, *, clip
     if ref is not None:
         runners["reference"] = _engine_runner(models.Derainer(ref.net, mode="fast"))
     folder = Path(images) if images is not None else None
-    total = clips * (len(held_out_sets(train_params)) + 1) + len(FLAT_FIELDS)
+    total = clips * (len(held_out_sets(train_params)) + 2) + len(FLAT_FIELDS)
     with tqdm(total=total, unit="clip", desc="ship-eval", disable=not progress) as bar:
         sets, records = _rainy_sets(runners, seed, clips, frames, size, train_params, bar, folder)
         identity = _identity(runners, seed, clips, frames, size, bar, folder)

@@ -63,6 +63,8 @@ def test_identity_model_keeps_all_rain_and_changes_no_clean_input():
         assert same["sets"][key]["streak_left"]["output"] == pytest.approx(1.0)
         assert dark["sets"][key]["streak_left"]["output"] < 0.5
     assert same["identity"]["rain_free"]["worst_psnr"]["output"] == math.inf
+    assert same["identity"]["rain_free_fast_pan"]["worst_psnr"]["output"] == math.inf
+    assert dark["identity"]["rain_free_fast_pan"]["psnr"]["output"] < 15
     grey = same["identity"]["flat_fields"]["mid_grey"]
     assert grey["output"] == {"mean_abs": 0.0, "channels": [0.0, 0.0, 0.0]} == grey["median"]
     # x * 0.5 on 128 gives 64: a shift of 64 codes down in every channel
