@@ -165,6 +165,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/mine --clean my_clean_videos/ --size native --frames 7
       rainmamba synth data/light --density 5,20 --angle -5,5 --fog-prob 0
       rainmamba synth data/diverse --scenes mixed --diverse --clean-prob 0.15
+      rainmamba synth data/fastcam --scenes varied --camera-speed 24 --clean-prob 0.3
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """
     overrides = dict(DIVERSE) if diverse else {}

@@ -28,12 +28,12 @@ def _photo(name: str) -> np.ndarray:
 
 
 def make_scene(scene: str, frames: int, height: int, width: int, rng: np.random.Generator,
-               max_pan: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
+               camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32: ``"procedural"`` or a scikit-image photo name, moving camera
-    (panning up to ``max_pan`` output pixels per frame)."""
+    (panning up to ``camera_speed`` output pixels per frame)."""
     if scene == "procedural":
-        return procedural_scene(frames, height, width, rng, max_pan)
-    return photo_scene(_photo(scene), frames, height, width, rng, max_pan)
+        return procedural_scene(frames, height, width, rng, camera_speed)
+    return photo_scene(_photo(scene), frames, height, width, rng, camera_speed)
 
 
 def render_pair(clean: np.ndarray, params: RainParams | HeldOutRain | None,

@@ -35,8 +35,7 @@ _PLAIN_SHARE = 0.25           # of "varied" clips; the rest split evenly between
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble_deep_field",
                   "immunohistochemistry", "retina")
 _CANVAS_MARGIN = 1.6          # procedural canvas size relative to the output frame
-_MAX_PAN = 3.0                # output pixels per frame (the fastest pan, by default)
-DEFAULT_CAMERA_SPEED = _MAX_PAN
+DEFAULT_CAMERA_SPEED = 3.0    # the fastest pan, output pixels per frame (each clip draws its speed up to it)
 _MAX_ZOOM_CHANGE = 0.15       # relative zoom change over a clip
 _MAX_ROLL = 4.0               # degrees over a clip
 
@@ -46,7 +45,7 @@ _MAX_ROLL = 4.0               # degrees over a clip
 
 
 def camera_clip(canvas: np.ndarray, frames: int, height: int, width: int,
-                rng: np.random.Generator, max_pan: float = _MAX_PAN) -> np.ndarray:
+                rng: np.random.Generator, camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
     """Film ``canvas`` (h, w, 3) float32 with a camera panning, zooming and rolling: (T, H, W, 3)."""
     canvas_h, canvas_w = canvas.shape[:2]
     fit = max(height / (0.9 * canvas_h), width / (0.9 * canvas_w))   # output px per canvas px
@@ -59,7 +58,7 @@ def camera_clip(canvas: np.ndarray, frames: int, height: int, width: int,
     half = np.array([width, height]) / (2 * scales.min())
     low, high = half, np.array([canvas_w, canvas_h]) - half
     angle = rng.uniform(0, 2 * np.pi)
-    velocity = rng.uniform(0, max_pan) / scales.mean() * np.array([np.cos(angle), np.sin(angle)])
+    velocity = rng.uniform(0, camera_speed) / scales.mean() * np.array([np.cos(angle), np.sin(angle)])
     span = velocity * (frames - 1)
     room = np.maximum(high - low - np.abs(span), 0)
     start = low + np.maximum(-span, 0) + rng.random(2) * room
@@ -194,19 +193,19 @@ def _add_moving_objects(clip: np.ndarray, rng: np.random.Generator) -> None:
             cv2.ellipse(clip[t], (int(x), int(y)), axes, tilt, 0, 360, colour, -1, cv2.LINE_AA)
 
 
-def _canvas_size(frames: int, height: int, width: int, max_pan: float) -> tuple[int, int]:
+def _canvas_size(frames: int, height: int, width: int, camera_speed: float) -> tuple[int, int]:
     """A canvas the camera can film from: a margin around the frame, and room for a pan faster than the
     default one to travel (the default's canvases are as they always were)."""
-    travel = math.ceil(max(0.0, max_pan - _MAX_PAN) * (frames - 1))
+    travel = math.ceil(max(0.0, camera_speed - DEFAULT_CAMERA_SPEED) * (frames - 1))
     return math.ceil(height * _CANVAS_MARGIN) + travel, math.ceil(width * _CANVAS_MARGIN) + travel
 
 
 def procedural_scene(frames: int, height: int, width: int, rng: np.random.Generator,
-                     max_pan: float = _MAX_PAN) -> np.ndarray:
+                     camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 in [0, 1]: a procedural canvas filmed by a moving camera."""
     _check_clip_size(frames, height, width)
-    canvas = procedural_canvas(*_canvas_size(frames, height, width, max_pan), rng)
-    clip = camera_clip(canvas, frames, height, width, rng, max_pan)
+    canvas = procedural_canvas(*_canvas_size(frames, height, width, camera_speed), rng)
+    clip = camera_clip(canvas, frames, height, width, rng, camera_speed)
     _add_moving_objects(clip, rng)
     return clip
 
@@ -232,11 +231,11 @@ def plain_canvas(height: int, width: int, rng: np.random.Generator) -> np.ndarra
 
 
 def plain_scene(frames: int, height: int, width: int, rng: np.random.Generator,
-                max_pan: float = _MAX_PAN) -> np.ndarray:
+                camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 of a plain canvas (:func:`plain_canvas`) under a moving camera."""
     _check_clip_size(frames, height, width)
-    canvas = plain_canvas(*_canvas_size(frames, height, width, max_pan), rng)
-    clip = camera_clip(canvas, frames, height, width, rng, max_pan)
+    canvas = plain_canvas(*_canvas_size(frames, height, width, camera_speed), rng)
+    clip = camera_clip(canvas, frames, height, width, rng, camera_speed)
     if rng.random() < 0.5:
         clip += rng.normal(0, rng.uniform(0.5, 2.0) / 255, clip.shape).astype(np.float32)
     return np.clip(clip, 0, 1)
@@ -262,7 +261,7 @@ def to_float_image(image: np.ndarray) -> np.ndarray:
 
 
 def photo_scene(image: np.ndarray, frames: int, height: int, width: int,
-                rng: np.random.Generator, max_pan: float = _MAX_PAN) -> np.ndarray:
+                rng: np.random.Generator, camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 from a still RGB photograph filmed by a moving camera.
 
     A photo smaller than 1.25x the frame is enlarged first, so the camera always has room to move.
@@ -273,7 +272,7 @@ def photo_scene(image: np.ndarray, frames: int, height: int, width: int,
     if enlarge > 1:
         size = (math.ceil(canvas.shape[1] * enlarge), math.ceil(canvas.shape[0] * enlarge))
         canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_CUBIC)
-    return np.clip(camera_clip(canvas, frames, height, width, rng, max_pan), 0, 1)
+    return np.clip(camera_clip(canvas, frames, height, width, rng, camera_speed), 0, 1)
 
 
 def load_skimage_photo(name: str) -> np.ndarray:
@@ -290,23 +289,28 @@ def load_skimage_photo(name: str) -> np.ndarray:
     return (to_float_image(image) * 255).round().astype(np.uint8)
 
 
+def check_camera_speed(camera_speed: float) -> None:
+    """ValueError unless ``camera_speed`` (output pixels per frame) is a number of at least 0."""
+    if not camera_speed >= 0:
+        raise ValueError(f"The camera speed (--camera-speed) must be at least 0 pixels per frame, got {camera_speed}.")
+
+
 def scene_clip(kind: str, frames: int, height: int, width: int, rng: np.random.Generator,
-               max_pan: float = _MAX_PAN) -> np.ndarray:
+               camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 of scene ``kind`` (one of :data:`SCENE_KINDS`), drawn from ``rng``.
 
     "mixed" is half photos, half procedural scenes; "varied" is "mixed" with a share of plain scenes.
-    ``max_pan``: the fastest camera pan in output pixels per frame (each clip draws its own speed up to it).
+    ``camera_speed``: the fastest camera pan in output pixels per frame (each clip draws its own speed up to it).
     """
-    if not max_pan >= 0:
-        raise ValueError(f"The camera speed must be at least 0 pixels per frame, got {max_pan}.")
+    check_camera_speed(camera_speed)
     if kind not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {kind!r}: choose one of {', '.join(SCENE_KINDS)}.")
     if kind == "varied" and rng.random() < _PLAIN_SHARE:
-        return plain_scene(frames, height, width, rng, max_pan)
+        return plain_scene(frames, height, width, rng, camera_speed)
     if kind == "photos" or (kind in ("mixed", "varied") and rng.random() < 0.5):
         photo = load_skimage_photo(SKIMAGE_PHOTOS[int(rng.integers(len(SKIMAGE_PHOTOS)))])
-        return photo_scene(photo, frames, height, width, rng, max_pan)
-    return procedural_scene(frames, height, width, rng, max_pan)
+        return photo_scene(photo, frames, height, width, rng, camera_speed)
+    return procedural_scene(frames, height, width, rng, camera_speed)
 
 
 def _check_clip_size(frames: int, height: int, width: int) -> None:

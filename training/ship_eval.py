@@ -23,11 +23,10 @@ from tqdm import tqdm
 
 from models.options import resolve_device
 
-from .heldout import DEFAULT_SEED, FAST_PAN, FLAT_FIELDS, RAIN_FREE_SCENES, clip_rng, held_out_sets
+from .heldout import DEFAULT_SEED, FLAT_FIELDS, RAIN_FREE_SCENES, RAIN_FREE_SETS, clip_rng, held_out_sets
 from .loading import LoadedModel, load_model
 from .metrics import psnr
 from .render import make_scene, render_pair
-from .scenes import DEFAULT_CAMERA_SPEED
 from .scoring import field_shift, mean_scores, streak_brightness, summarise, temporal_median
 from .ship_images import labelled_grid, write_png
 from .synth import RainParams
@@ -103,14 +102,12 @@ def _identity(runners: dict[str, Runner], seed: int, clips: int, frames: int, si
     order, headers = _columns(methods)
     grid: list[list[np.ndarray]] = []
     free: dict[str, Any] = {}
-    for key, label, stream, max_pan in (("rain_free", "rain-free clips", -1, DEFAULT_CAMERA_SPEED),
-                                        ("rain_free_fast_pan", f"rain-free clips, camera panning up to "
-                                                               f"{FAST_PAN:g} px/frame", 1000, FAST_PAN)):
+    for key, label, stream, camera_speed in RAIN_FREE_SETS:
         scores: dict[str, list[float]] = {m: [] for m in methods}
         for j in range(clips):
             scene = RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)]
-            rng = clip_rng(seed, stream, j)          # -1 and 1000: set indices no rainy set has
-            clean, _ = render_pair(make_scene(scene, frames, *size, rng, max_pan), None, rng)
+            rng = clip_rng(seed, stream, j)
+            clean, _ = render_pair(make_scene(scene, frames, *size, rng, camera_speed), None, rng)
             outputs = {m: run(clean) for m, run in runners.items()}
             for method, out in outputs.items():
                 scores[method].append(float(np.mean([psnr(o, c) for o, c in zip(out, clean)])))
@@ -156,7 +153,7 @@ def evaluate_generalisation(model: Any = None, seed: int = DEFAULT_SEED, *, clip
     if ref is not None:
         runners["reference"] = _engine_runner(models.Derainer(ref.net, mode="fast"))
     folder = Path(images) if images is not None else None
-    total = clips * (len(held_out_sets(train_params)) + 2) + len(FLAT_FIELDS)
+    total = clips * (len(held_out_sets(train_params)) + len(RAIN_FREE_SETS)) + len(FLAT_FIELDS)
     with tqdm(total=total, unit="clip", desc="ship-eval", disable=not progress) as bar:
         sets, records = _rainy_sets(runners, seed, clips, frames, size, train_params, bar, folder)
         identity = _identity(runners, seed, clips, frames, size, bar, folder)

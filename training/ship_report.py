@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .heldout import RAIN_FREE_SETS
 from .scoring import STREAK_THRESHOLD
 
 __all__ = ["markdown_table"]
@@ -54,13 +55,10 @@ def _identity_table(report: dict[str, Any], methods: list[tuple[str, str]]) -> l
     identity = report["identity"]
     lines = ["| identity: clean input, output vs input | " + " | ".join(name for _, name in methods) + " |",
              "|---|" + "---:|" * len(methods)]
-    for key in ("rain_free", "rain_free_fast_pan"):
-        if key in identity:  # (reports written before the fast-pan clips have only the first)
-            free = identity[key]
-            label = free["label"].split(":")[0]
-            lines.append(f"| {label} ({free['clips']}): mean / worst PSNR (dB) | "
-                         + " | ".join(f"{free['psnr'][k]:.2f} / {free['worst_psnr'][k]:.2f}" for k, _ in methods)
-                         + " |")
+    for key, *_ in RAIN_FREE_SETS:
+        free = identity[key]
+        lines.append(f"| {free['label']} ({free['clips']}): mean / worst PSNR (dB) | "
+                     + " | ".join(f"{free['psnr'][k]:.2f} / {free['worst_psnr'][k]:.2f}" for k, _ in methods) + " |")
     for name, field in identity["flat_fields"].items():
         rgb = ",".join(map(str, field["rgb"]))
         lines.append(f"| flat {name.replace('_', ' ')} field ({rgb}): mean shift, codes (R, G, B signed) | "

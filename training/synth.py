@@ -41,7 +41,7 @@ import numpy as np
 from models.atomic import PARTIAL_PREFIX, WriteError, new_partial_dir
 
 from . import rain_effects
-from .scenes import DEFAULT_CAMERA_SPEED, SCENE_KINDS, FolderClips, scene_clip, value_noise
+from .scenes import DEFAULT_CAMERA_SPEED, SCENE_KINDS, FolderClips, check_camera_speed, scene_clip, value_noise
 
 __all__ = ["DROP_KINDS", "RainParams", "add_rain", "add_rain_pair", "render_streaks", "write_synthetic_dataset",
            "SCENE_KINDS"]
@@ -416,7 +416,7 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     of photos; sequence i uses item i mod count) or else from ``scenes`` (see ``training.scenes.SCENE_KINDS``). ``height``/``width`` None keeps the source's size
     (``clean_source`` only). ``drops`` True/False forces lens drops on every/no sequence; None keeps
     ``params.drop_prob``. ``camera_speed``: the fastest pan of the generated scenes' camera, output
-    pixels per frame. A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
+    pixels per frame (generated scenes only: given with ``clean_source`` it is refused). A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
     called with 1 after each sequence.
     """
     params = params or RainParams()
@@ -424,8 +424,10 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
         params = params.replace(drop_prob=1.0 if drops else 0.0)
     if scenes not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {scenes!r}: choose one of {', '.join(SCENE_KINDS)}.")
-    if not camera_speed >= 0:
-        raise ValueError(f"The camera speed must be at least 0 pixels per frame, got {camera_speed}.")
+    check_camera_speed(camera_speed)
+    if clean_source is not None and camera_speed != DEFAULT_CAMERA_SPEED:
+        raise ValueError("A camera speed (--camera-speed) applies to generated scenes only: clean material "
+                         "(--clean) keeps the motion it was filmed with.")
     if n_sequences < 1 or frames < 1:
         raise ValueError(f"Need at least one sequence of one frame, got {n_sequences} sequences of {frames}.")
     if (height is None) != (width is None) or (height is not None and min(height, width) < 8):

@@ -62,14 +62,14 @@ class Clip:
     free_budget: int = 0
 
 
-def _scene(source: str, frames: int, rng: np.random.Generator, max_pan: float | None = None) -> np.ndarray:
+def _scene(source: str, frames: int, rng: np.random.Generator, camera_speed: float | None = None) -> np.ndarray:
     """A clean (T, H, W, 3) clip of a procedural scene ('procedural') or a photo (its skimage name)."""
     if source == "procedural":
         return procedural_scene(frames, HEIGHT, WIDTH, rng)
     image = load_skimage_photo(source)
-    if max_pan is None:
+    if camera_speed is None:
         return photo_scene(image, frames, HEIGHT, WIDTH, rng)
-    return np.clip(camera_clip(to_float_image(image), frames, HEIGHT, WIDTH, rng, max_pan=max_pan), 0, 1)
+    return np.clip(camera_clip(to_float_image(image), frames, HEIGHT, WIDTH, rng, camera_speed=camera_speed), 0, 1)
 
 
 def _crop_scene(photo: str, box: tuple[float, float, float, float], frames: int,
@@ -125,7 +125,7 @@ def corpus(seed: int = 0) -> Iterator[Clip]:
             yield Clip(f"shot/{source}/{rain}", "shot", _rainy(_scene(source, 12, rng), rain, rng))
     for source in ("procedural", "chelsea"):
         yield Clip(f"shot/{source}/fast-pan/heavy", "shot",
-                   _rainy(_scene(source, 12, rng, max_pan=8.0), "heavy", rng))
+                   _rainy(_scene(source, 12, rng, camera_speed=8.0), "heavy", rng))
         yield Clip(f"shot/{source}/jpeg/heavy", "shot", _jpeg(_rainy(_scene(source, 12, rng), "heavy", rng)))
     for rain in ("dry", "medium", "heavy", "torrential"):         # hard cuts between different scenes
         for a, b in (("procedural", "procedural"), ("astronaut", "coffee"), ("chelsea", "procedural"),

@@ -172,12 +172,12 @@ def test_the_camera_pans_up_to_the_speed_asked_and_the_default_is_unchanged(kind
     from training.scenes import DEFAULT_CAMERA_SPEED, scene_clip
 
     slow = [_pan(scene_clip(kind, 4, 64, 64, rng(seed))) for seed in range(8)]
-    fast = [_pan(scene_clip(kind, 4, 64, 64, rng(seed), max_pan=20)) for seed in range(8)]
+    fast = [_pan(scene_clip(kind, 4, 64, 64, rng(seed), camera_speed=20)) for seed in range(8)]
     assert max(slow) < DEFAULT_CAMERA_SPEED + 1.5 and 8 < max(fast) < 22 and np.median(fast) > 3 * np.median(slow)
     assert np.array_equal(scene_clip(kind, 3, 32, 32, rng(4)),
-                          scene_clip(kind, 3, 32, 32, rng(4), max_pan=DEFAULT_CAMERA_SPEED))
+                          scene_clip(kind, 3, 32, 32, rng(4), camera_speed=DEFAULT_CAMERA_SPEED))
     with pytest.raises(ValueError, match="camera speed"):
-        scene_clip(kind, 3, 32, 32, rng(4), max_pan=-1)
+        scene_clip(kind, 3, 32, 32, rng(4), camera_speed=-1)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -252,6 +252,17 @@ def test_synth_command_writes_a_generic_tree(tmp_path):
 def test_synth_command_rejects_bad_options(tmp_path, args, message):
     result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_camera_speed_with_clean_material_is_refused_not_ignored(tmp_path):
+    clips = tmp_path / "clips" / "seq"
+    clips.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(clips / f"{i:04d}.png"), np.full((24, 32, 3), 90 + i, np.uint8))
+    result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", "-t", "3", "--size", "native",
+                                       "--clean", str(tmp_path / "clips"), "--camera-speed", "12"])
+    assert result.exit_code != 0 and "--camera-speed" in result.output and "--clean" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
 def test_synth_help_teaches():
