@@ -7,7 +7,7 @@ import click
 
 from models.sizes import SizeParam
 
-from .scenes import DEFAULT_CAMERA_SPEED, SCENE_KINDS
+from .scenes import DEFAULT_CAMERA_SPEED, SCENE_KINDS, CameraMotion
 from .synth import DROP_KINDS, RainParams, write_synthetic_dataset
 
 _DEFAULTS = RainParams()
@@ -105,6 +105,13 @@ def _prob_option(name: str, what: str):
               help="Fastest pan of the generated scenes' camera, output pixels per frame (each sequence "
                    "draws its speed up to this). Footage pans far faster than the default: a model that "
                    "never saw it blends misaligned frames of a clean fast pan.")
+@click.option("--camera-zoom", type=click.FloatRange(min=0, max=100, max_open=True),
+              default=CameraMotion().zoom * 100, show_default=True,
+              help="Largest zoom change of the generated scenes' camera over a sequence, percent (in or out). "
+                   "Zooms and rolls move a frame's edges by more pixels the larger the frame, so footage "
+                   "filmed at 480p or above moves much faster than a small training clip at the defaults.")
+@click.option("--camera-roll", type=click.FloatRange(min=0), default=CameraMotion().roll, show_default=True,
+              help="Largest roll of the generated scenes' camera over a sequence, degrees.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,
@@ -146,7 +153,8 @@ def _prob_option(name: str, what: str):
                               "input as it is.")
 @click.option("--overwrite", is_flag=True,
               help="Replace rainy/, clean/ and synth.json of a non-empty OUT_DIR.")
-def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_speed: float, sequences: int,
+def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_speed: float,
+                  camera_zoom: float, camera_roll: float, sequences: int,
                   frames: int, size: tuple[int, int] | None, seed: int, drops: bool | None, diverse: bool,
                   overwrite: bool, **rain) -> None:
     """Render temporally coherent synthetic rain and write a paired dataset to OUT_DIR.
@@ -166,6 +174,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/light --density 5,20 --angle -5,5 --fog-prob 0
       rainmamba synth data/diverse --scenes mixed --diverse --clean-prob 0.15
       rainmamba synth data/fastcam --scenes varied --camera-speed 24 --clean-prob 0.3
+      rainmamba synth data/zoomcam --scenes varied --camera-zoom 50 --camera-roll 24
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """
     overrides = dict(DIVERSE) if diverse else {}
@@ -175,13 +184,14 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
                                  param_hint="--size")
     try:
         params = dataclasses.replace(_DEFAULTS, **overrides)
+        camera = CameraMotion(pan=camera_speed, zoom=camera_zoom / 100, roll=camera_roll)
         from tqdm import tqdm
 
         with tqdm(total=sequences, unit="seq", desc="synth", disable=None) as bar:
             out = write_synthetic_dataset(out_dir, sequences, frames, *(size or (None, None)), seed=seed,
                                           params=params, clean_source=clean_source, drops=drops,
                                           scenes=scenes, overwrite=overwrite, progress=bar.update,
-                                          camera_speed=camera_speed)
+                                          camera=camera)
     except (ValueError, FileExistsError, ImportError, OSError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Wrote {sequences} sequences of {frames} frames to {out} (generic layout). Train on them "

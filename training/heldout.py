@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .heldout_rain import HELDOUT_KINDS, HeldOutRain
-from .scenes import DEFAULT_CAMERA_SPEED
+from .scenes import CameraMotion
 from .synth import RainParams
 
 __all__ = ["DEFAULT_SEED", "EvalSet", "FAST_PAN", "FLAT_FIELDS", "RAIN_FREE_SCENES", "RAIN_FREE_SETS", "TAG", "Variant", "clip_rng",
@@ -44,9 +44,10 @@ TRAINING_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycl
 UNSEEN_PHOTO = "camera"           # in skimage.data, not in training.scenes.SKIMAGE_PHOTOS
 RAIN_FREE_SCENES = ("procedural", "astronaut", UNSEEN_PHOTO, "coffee")
 FAST_PAN = 24.0  # output pixels per frame: the fastest pan of the fast-camera rain-free clips
-# the rain-free identity sets: report key, label, set index of their clip_rng streams (no rainy set's), fastest pan
-RAIN_FREE_SETS = (("rain_free", "rain-free clips", -1, DEFAULT_CAMERA_SPEED),
-                  ("rain_free_fast_pan", f"rain-free clips, camera panning up to {FAST_PAN:g} px/frame", 1000, FAST_PAN))
+# the rain-free identity sets: report key, label, set index of their clip_rng streams (no rainy set's), camera
+RAIN_FREE_SETS = (("rain_free", "rain-free clips", -1, CameraMotion()),
+                  ("rain_free_fast_pan", f"rain-free clips, camera panning up to {FAST_PAN:g} px/frame", 1000,
+                   CameraMotion(pan=FAST_PAN)))
 # 8-bit RGB of the still fields a model must return unchanged
 FLAT_FIELDS = {"mid_grey": (128, 128, 128), "pale_blue_sky": (170, 200, 235)}
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .heldout_rain import HeldOutRain, add_heldout_rain
 from .metrics import to_uint8
-from .scenes import DEFAULT_CAMERA_SPEED, SKIMAGE_PHOTOS, load_skimage_photo, photo_scene, procedural_scene
+from .scenes import SKIMAGE_PHOTOS, CameraMotion, load_skimage_photo, photo_scene, procedural_scene
 from .synth import RainParams, add_rain
 
 __all__ = ["make_scene", "render_pair"]
@@ -28,12 +28,12 @@ def _photo(name: str) -> np.ndarray:
 
 
 def make_scene(scene: str, frames: int, height: int, width: int, rng: np.random.Generator,
-               camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
-    """A clean clip (T, H, W, 3) float32: ``"procedural"`` or a scikit-image photo name, moving camera
-    (panning up to ``camera_speed`` output pixels per frame)."""
+               camera: CameraMotion = CameraMotion()) -> np.ndarray:
+    """A clean clip (T, H, W, 3) float32: ``"procedural"`` or a scikit-image photo name, filmed by a camera
+    moving within ``camera``'s bounds."""
     if scene == "procedural":
-        return procedural_scene(frames, height, width, rng, camera_speed)
-    return photo_scene(_photo(scene), frames, height, width, rng, camera_speed)
+        return procedural_scene(frames, height, width, rng, camera)
+    return photo_scene(_photo(scene), frames, height, width, rng, camera)
 
 
 def render_pair(clean: np.ndarray, params: RainParams | HeldOutRain | None,

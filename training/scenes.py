@@ -12,9 +12,10 @@ or photos. Clips are float32 (T, H, W, 3) RGB in [0, 1].
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,7 @@ import numpy as np
 from .datasets import read_frames
 from opencv_filter.media import count_frames, is_image_file, is_video_file, list_frame_files, natural_key
 
-__all__ = ["FolderClips", "SCENE_KINDS", "SKIMAGE_PHOTOS", "camera_clip", "load_skimage_photo", "photo_scene",
+__all__ = ["CameraMotion", "FolderClips", "SCENE_KINDS", "SKIMAGE_PHOTOS", "camera_clip", "load_skimage_photo", "photo_scene",
            "plain_scene", "procedural_scene", "scene_clip", "value_noise"]
 
 # what ``rainmamba synth --scenes`` offers; "varied" adds plain, low-texture scenes (flat colours, soft
@@ -36,29 +37,56 @@ SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle
                   "immunohistochemistry", "retina")
 _CANVAS_MARGIN = 1.6          # procedural canvas size relative to the output frame
 DEFAULT_CAMERA_SPEED = 3.0    # the fastest pan, output pixels per frame (each clip draws its speed up to it)
-_MAX_ZOOM_CHANGE = 0.15       # relative zoom change over a clip
-_MAX_ROLL = 4.0               # degrees over a clip
 
 
 # ----------------------------------------------------------------------------------------------------
 # camera
 
 
+@dataclass(frozen=True)
+class CameraMotion:
+    """How fast the virtual camera may move; each clip draws its own motion up to these bounds.
+
+    ``pan``: the fastest pan, output pixels per frame. ``zoom``: the largest relative zoom change over a
+    clip (0.15: up to 15% in or out). ``roll``: the largest roll over a clip, degrees. The defaults are the
+    camera every earlier synthetic set was filmed with.
+    """
+
+    pan: float = DEFAULT_CAMERA_SPEED
+    zoom: float = 0.15
+    roll: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.pan < math.inf):
+            raise ValueError(f"The camera speed (--camera-speed) must be a number of at least 0 pixels per frame, "
+                             f"got {self.pan}.")
+        if not 0 <= self.zoom < 1:
+            raise ValueError(f"The camera zoom (--camera-zoom) must be at least 0% and below 100%, got "
+                             f"{self.zoom * 100:g}%.")
+        if not (0 <= self.roll < math.inf):
+            raise ValueError(f"The camera roll (--camera-roll) must be a number of at least 0 degrees, got {self.roll}.")
+
+    def replace(self, **changes: float) -> "CameraMotion":
+        """A copy with ``changes`` applied (checked like a new one)."""
+        return dataclasses.replace(self, **changes)
+
+
 def camera_clip(canvas: np.ndarray, frames: int, height: int, width: int,
-                rng: np.random.Generator, camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
-    """Film ``canvas`` (h, w, 3) float32 with a camera panning, zooming and rolling: (T, H, W, 3)."""
+                rng: np.random.Generator, camera: CameraMotion = CameraMotion()) -> np.ndarray:
+    """Film ``canvas`` (h, w, 3) float32 with a camera panning, zooming and rolling within ``camera``'s
+    bounds: (T, H, W, 3)."""
     canvas_h, canvas_w = canvas.shape[:2]
     fit = max(height / (0.9 * canvas_h), width / (0.9 * canvas_w))   # output px per canvas px
     scale0 = fit * rng.uniform(1.0, 1.6)
-    scale1 = scale0 * (1 + rng.uniform(-_MAX_ZOOM_CHANGE, _MAX_ZOOM_CHANGE))
+    scale1 = scale0 * (1 + rng.uniform(-camera.zoom, camera.zoom))
     scales = np.maximum(np.linspace(scale0, scale1, frames), fit)
-    rolls = np.deg2rad(np.linspace(0, rng.uniform(-_MAX_ROLL, _MAX_ROLL), frames) + rng.uniform(-3, 3))
+    rolls = np.deg2rad(np.linspace(0, rng.uniform(-camera.roll, camera.roll), frames) + rng.uniform(-3, 3))
 
     # centre path in canvas pixels, kept where the widest window still fits inside the canvas
     half = np.array([width, height]) / (2 * scales.min())
     low, high = half, np.array([canvas_w, canvas_h]) - half
     angle = rng.uniform(0, 2 * np.pi)
-    velocity = rng.uniform(0, camera_speed) / scales.mean() * np.array([np.cos(angle), np.sin(angle)])
+    velocity = rng.uniform(0, camera.pan) / scales.mean() * np.array([np.cos(angle), np.sin(angle)])
     span = velocity * (frames - 1)
     room = np.maximum(high - low - np.abs(span), 0)
     start = low + np.maximum(-span, 0) + rng.random(2) * room
@@ -193,19 +221,19 @@ def _add_moving_objects(clip: np.ndarray, rng: np.random.Generator) -> None:
             cv2.ellipse(clip[t], (int(x), int(y)), axes, tilt, 0, 360, colour, -1, cv2.LINE_AA)
 
 
-def _canvas_size(frames: int, height: int, width: int, camera_speed: float) -> tuple[int, int]:
+def _canvas_size(frames: int, height: int, width: int, camera: CameraMotion) -> tuple[int, int]:
     """A canvas the camera can film from: a margin around the frame, and room for a pan faster than the
     default one to travel (the default's canvases are as they always were)."""
-    travel = math.ceil(max(0.0, camera_speed - DEFAULT_CAMERA_SPEED) * (frames - 1))
+    travel = math.ceil(max(0.0, camera.pan - DEFAULT_CAMERA_SPEED) * (frames - 1))
     return math.ceil(height * _CANVAS_MARGIN) + travel, math.ceil(width * _CANVAS_MARGIN) + travel
 
 
 def procedural_scene(frames: int, height: int, width: int, rng: np.random.Generator,
-                     camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
+                     camera: CameraMotion = CameraMotion()) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 in [0, 1]: a procedural canvas filmed by a moving camera."""
     _check_clip_size(frames, height, width)
-    canvas = procedural_canvas(*_canvas_size(frames, height, width, camera_speed), rng)
-    clip = camera_clip(canvas, frames, height, width, rng, camera_speed)
+    canvas = procedural_canvas(*_canvas_size(frames, height, width, camera), rng)
+    clip = camera_clip(canvas, frames, height, width, rng, camera)
     _add_moving_objects(clip, rng)
     return clip
 
@@ -231,11 +259,11 @@ def plain_canvas(height: int, width: int, rng: np.random.Generator) -> np.ndarra
 
 
 def plain_scene(frames: int, height: int, width: int, rng: np.random.Generator,
-                camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
+                camera: CameraMotion = CameraMotion()) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 of a plain canvas (:func:`plain_canvas`) under a moving camera."""
     _check_clip_size(frames, height, width)
-    canvas = plain_canvas(*_canvas_size(frames, height, width, camera_speed), rng)
-    clip = camera_clip(canvas, frames, height, width, rng, camera_speed)
+    canvas = plain_canvas(*_canvas_size(frames, height, width, camera), rng)
+    clip = camera_clip(canvas, frames, height, width, rng, camera)
     if rng.random() < 0.5:
         clip += rng.normal(0, rng.uniform(0.5, 2.0) / 255, clip.shape).astype(np.float32)
     return np.clip(clip, 0, 1)
@@ -261,7 +289,7 @@ def to_float_image(image: np.ndarray) -> np.ndarray:
 
 
 def photo_scene(image: np.ndarray, frames: int, height: int, width: int,
-                rng: np.random.Generator, camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
+                rng: np.random.Generator, camera: CameraMotion = CameraMotion()) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 from a still RGB photograph filmed by a moving camera.
 
     A photo smaller than 1.25x the frame is enlarged first, so the camera always has room to move.
@@ -272,7 +300,7 @@ def photo_scene(image: np.ndarray, frames: int, height: int, width: int,
     if enlarge > 1:
         size = (math.ceil(canvas.shape[1] * enlarge), math.ceil(canvas.shape[0] * enlarge))
         canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_CUBIC)
-    return np.clip(camera_clip(canvas, frames, height, width, rng, camera_speed), 0, 1)
+    return np.clip(camera_clip(canvas, frames, height, width, rng, camera), 0, 1)
 
 
 def load_skimage_photo(name: str) -> np.ndarray:
@@ -289,28 +317,21 @@ def load_skimage_photo(name: str) -> np.ndarray:
     return (to_float_image(image) * 255).round().astype(np.uint8)
 
 
-def check_camera_speed(camera_speed: float) -> None:
-    """ValueError unless ``camera_speed`` (output pixels per frame) is a number of at least 0."""
-    if not camera_speed >= 0:
-        raise ValueError(f"The camera speed (--camera-speed) must be at least 0 pixels per frame, got {camera_speed}.")
-
-
 def scene_clip(kind: str, frames: int, height: int, width: int, rng: np.random.Generator,
-               camera_speed: float = DEFAULT_CAMERA_SPEED) -> np.ndarray:
+               camera: CameraMotion = CameraMotion()) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 of scene ``kind`` (one of :data:`SCENE_KINDS`), drawn from ``rng``.
 
     "mixed" is half photos, half procedural scenes; "varied" is "mixed" with a share of plain scenes.
-    ``camera_speed``: the fastest camera pan in output pixels per frame (each clip draws its own speed up to it).
+    ``camera``: how fast the camera may pan, zoom and roll (each clip draws its own motion within it).
     """
-    check_camera_speed(camera_speed)
     if kind not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {kind!r}: choose one of {', '.join(SCENE_KINDS)}.")
     if kind == "varied" and rng.random() < _PLAIN_SHARE:
-        return plain_scene(frames, height, width, rng, camera_speed)
+        return plain_scene(frames, height, width, rng, camera)
     if kind == "photos" or (kind in ("mixed", "varied") and rng.random() < 0.5):
         photo = load_skimage_photo(SKIMAGE_PHOTOS[int(rng.integers(len(SKIMAGE_PHOTOS)))])
-        return photo_scene(photo, frames, height, width, rng, camera_speed)
-    return procedural_scene(frames, height, width, rng, camera_speed)
+        return photo_scene(photo, frames, height, width, rng, camera)
+    return procedural_scene(frames, height, width, rng, camera)
 
 
 def _check_clip_size(frames: int, height: int, width: int) -> None:

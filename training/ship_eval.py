@@ -102,12 +102,12 @@ def _identity(runners: dict[str, Runner], seed: int, clips: int, frames: int, si
     order, headers = _columns(methods)
     grid: list[list[np.ndarray]] = []
     free: dict[str, Any] = {}
-    for key, label, stream, camera_speed in RAIN_FREE_SETS:
+    for key, label, stream, camera in RAIN_FREE_SETS:
         scores: dict[str, list[float]] = {m: [] for m in methods}
         for j in range(clips):
             scene = RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)]
             rng = clip_rng(seed, stream, j)
-            clean, _ = render_pair(make_scene(scene, frames, *size, rng, camera_speed), None, rng)
+            clean, _ = render_pair(make_scene(scene, frames, *size, rng, camera), None, rng)
             outputs = {m: run(clean) for m, run in runners.items()}
             for method, out in outputs.items():
                 scores[method].append(float(np.mean([psnr(o, c) for o, c in zip(out, clean)])))

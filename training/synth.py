@@ -41,7 +41,7 @@ import numpy as np
 from models.atomic import PARTIAL_PREFIX, WriteError, new_partial_dir
 
 from . import rain_effects
-from .scenes import DEFAULT_CAMERA_SPEED, SCENE_KINDS, FolderClips, check_camera_speed, scene_clip, value_noise
+from .scenes import SCENE_KINDS, CameraMotion, FolderClips, scene_clip, value_noise
 
 __all__ = ["DROP_KINDS", "RainParams", "add_rain", "add_rain_pair", "render_streaks", "write_synthetic_dataset",
            "SCENE_KINDS"]
@@ -339,12 +339,12 @@ def add_rain_pair(clean: np.ndarray, params: RainParams | None = None,
 
 
 def _clean_clip(index: int, frames: int, height: int | None, width: int | None, scenes: str,
-                source: FolderClips | None, rng: np.random.Generator, camera_speed: float) -> np.ndarray:
+                source: FolderClips | None, rng: np.random.Generator, camera: CameraMotion) -> np.ndarray:
     if source is not None:
         return source.clip(index, frames, height, width, rng)
     if height is None or width is None:
         raise ValueError("Procedural and photo scenes need a frame size: give height and width (--size HxW).")
-    return scene_clip(scenes, frames, height, width, rng, camera_speed)
+    return scene_clip(scenes, frames, height, width, rng, camera)
 
 
 _OUTPUTS = ("rainy", "clean", "synth.json")
@@ -409,14 +409,14 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
                             clean_source: str | os.PathLike | None = None, drops: bool | None = None,
                             scenes: str = "procedural", overwrite: bool = False,
                             progress: Callable[[int], None] | None = None,
-                            camera_speed: float = DEFAULT_CAMERA_SPEED) -> Path:
+                            camera: CameraMotion = CameraMotion()) -> Path:
     """Write ``n_sequences`` rainy/clean pairs in the generic layout and return ``out_root``.
 
     Clean clips come from ``clean_source`` (a folder of videos, of per-sequence frame folders, and/or
     of photos; sequence i uses item i mod count) or else from ``scenes`` (see ``training.scenes.SCENE_KINDS``). ``height``/``width`` None keeps the source's size
     (``clean_source`` only). ``drops`` True/False forces lens drops on every/no sequence; None keeps
-    ``params.drop_prob``. ``camera_speed``: the fastest pan of the generated scenes' camera, output
-    pixels per frame (generated scenes only: given with ``clean_source`` it is refused). A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
+    ``params.drop_prob``. ``camera``: how fast the generated scenes' camera may pan, zoom and roll
+    (generated scenes only: a camera other than the default, given with ``clean_source``, is refused). A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
     called with 1 after each sequence.
     """
     params = params or RainParams()
@@ -424,10 +424,9 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
         params = params.replace(drop_prob=1.0 if drops else 0.0)
     if scenes not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {scenes!r}: choose one of {', '.join(SCENE_KINDS)}.")
-    check_camera_speed(camera_speed)
-    if clean_source is not None and camera_speed != DEFAULT_CAMERA_SPEED:
-        raise ValueError("A camera speed (--camera-speed) applies to generated scenes only: clean material "
-                         "(--clean) keeps the motion it was filmed with.")
+    if clean_source is not None and camera != CameraMotion():
+        raise ValueError("The camera's motion (--camera-speed, --camera-zoom, --camera-roll) applies to generated "
+                         "scenes only: clean material (--clean) keeps the motion it was filmed with.")
     if n_sequences < 1 or frames < 1:
         raise ValueError(f"Need at least one sequence of one frame, got {n_sequences} sequences of {frames}.")
     if (height is None) != (width is None) or (height is not None and min(height, width) < 8):
@@ -442,7 +441,7 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     try:
         for index in range(n_sequences):
             rng = np.random.default_rng([seed, index])
-            scene = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng, camera_speed))
+            scene = _to_u8(_clean_clip(index, frames, height, width, scenes, source, rng, camera))
             clean, rainy = (_to_u8(clip) for clip in add_rain_pair(scene.astype(np.float32) / 255, params, rng))
             name = f"seq_{index:05d}"
             _write_frames(staging / "clean" / name, out / "clean" / name, clean)
@@ -451,7 +450,7 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
                 progress(1)
         record = {"generator": "rainmamba synth", "sequences": n_sequences, "frames": frames,
                   "size": None if height is None else [height, width], "seed": seed, "scenes": scenes,
-                  "camera_speed": camera_speed,
+                  "camera": dataclasses.asdict(camera),
                   "clean_source": None if clean_source is None else os.path.abspath(clean_source),
                   "params": dataclasses.asdict(params), "layout": "generic"}
         _write_file(staging / "synth.json", json.dumps(record, indent=2).encode(), out / "synth.json")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from training.scenes import camera_clip, load_skimage_photo, photo_scene, procedural_scene, to_float_image
+from training.scenes import CameraMotion, camera_clip, load_skimage_photo, photo_scene, procedural_scene, to_float_image
 from training.synth import RainParams, add_rain
 
 HEIGHT, WIDTH, SHOT = 64, 96, 10
@@ -69,7 +69,7 @@ def _scene(source: str, frames: int, rng: np.random.Generator, camera_speed: flo
     image = load_skimage_photo(source)
     if camera_speed is None:
         return photo_scene(image, frames, HEIGHT, WIDTH, rng)
-    return np.clip(camera_clip(to_float_image(image), frames, HEIGHT, WIDTH, rng, camera_speed=camera_speed), 0, 1)
+    return np.clip(camera_clip(to_float_image(image), frames, HEIGHT, WIDTH, rng, CameraMotion(pan=camera_speed)), 0, 1)
 
 
 def _crop_scene(photo: str, box: tuple[float, float, float, float], frames: int,

@@ -169,15 +169,51 @@ def _pan(clip: np.ndarray) -> float:
 @pytest.mark.parametrize("kind", ["procedural", "photos"])
 def test_the_camera_pans_up_to_the_speed_asked_and_the_default_is_unchanged(kind):
     pytest.importorskip("skimage")
-    from training.scenes import DEFAULT_CAMERA_SPEED, scene_clip
+    from training.scenes import DEFAULT_CAMERA_SPEED, CameraMotion, scene_clip
 
     slow = [_pan(scene_clip(kind, 4, 64, 64, rng(seed))) for seed in range(8)]
-    fast = [_pan(scene_clip(kind, 4, 64, 64, rng(seed), camera_speed=20)) for seed in range(8)]
+    fast = [_pan(scene_clip(kind, 4, 64, 64, rng(seed), CameraMotion(pan=20))) for seed in range(8)]
     assert max(slow) < DEFAULT_CAMERA_SPEED + 1.5 and 8 < max(fast) < 22 and np.median(fast) > 3 * np.median(slow)
     assert np.array_equal(scene_clip(kind, 3, 32, 32, rng(4)),
-                          scene_clip(kind, 3, 32, 32, rng(4), camera_speed=DEFAULT_CAMERA_SPEED))
-    with pytest.raises(ValueError, match="camera speed"):
-        scene_clip(kind, 3, 32, 32, rng(4), camera_speed=-1)
+                          scene_clip(kind, 3, 32, 32, rng(4), CameraMotion(pan=DEFAULT_CAMERA_SPEED)))
+
+
+def _zoom_roll(clip: np.ndarray) -> tuple[float, float]:
+    """The zoom factor and roll (degrees) from a clip's first frame to its last (log-polar phase correlation)."""
+    import cv2
+
+    first, last = (cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in (clip[0], clip[-1]))
+    h, w = first.shape
+    radius = min(h, w) / 2
+    polar = [cv2.warpPolar(f, (w, h), (w / 2, h / 2), radius, cv2.WARP_POLAR_LOG + cv2.INTER_LINEAR)
+             for f in (first, last)]
+    (dx, dy), _ = cv2.phaseCorrelate(*polar, cv2.createHanningWindow((w, h), cv2.CV_32F))
+    return float(np.exp(dx * np.log(radius) / w)), float(dy * 360 / h)
+
+
+def test_the_camera_zooms_and_rolls_up_to_the_bounds_asked():
+    pytest.importorskip("skimage")
+    from training.scenes import CameraMotion, scene_clip
+
+    def measure(camera):
+        zooms, rolls = zip(*(_zoom_roll(scene_clip("photos", 4, 96, 96, rng(seed), camera)) for seed in range(8)))
+        return np.abs(np.log(zooms)), np.abs(rolls)
+
+    still_zoom, still_roll = measure(CameraMotion(pan=0, zoom=0, roll=0))
+    zoom, zoom_roll = measure(CameraMotion(pan=0, zoom=0.5, roll=0))
+    roll_zoom, roll = measure(CameraMotion(pan=0, zoom=0, roll=24))
+    assert np.median(still_zoom) < 0.02 and np.median(still_roll) < 1.5
+    assert zoom.max() > np.log(1.25) and zoom.max() < np.log(1.6) and np.median(zoom_roll) < 1.5
+    assert roll.max() > 12 and roll.max() < 28 and np.median(roll_zoom) < 0.02
+
+
+@pytest.mark.parametrize("changes, option", [({"pan": -1}, "--camera-speed"), ({"pan": float("nan")}, "--camera-speed"),
+                                             ({"zoom": 1.0}, "--camera-zoom"), ({"roll": -2}, "--camera-roll")])
+def test_a_bad_camera_motion_names_its_option(changes, option):
+    from training.scenes import CameraMotion
+
+    with pytest.raises(ValueError, match=option):
+        CameraMotion(**changes)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -248,20 +284,23 @@ def test_synth_command_writes_a_generic_tree(tmp_path):
     (["--size", "native"], "needs --clean"),
     (["--brightness", "0.5,3"], "brightness"),
     (["--camera-speed", "-2"], "--camera-speed"),
+    (["--camera-zoom", "100"], "--camera-zoom"),
+    (["--camera-roll", "-1"], "--camera-roll"),
 ])
 def test_synth_command_rejects_bad_options(tmp_path, args, message):
     result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
 
 
-def test_a_camera_speed_with_clean_material_is_refused_not_ignored(tmp_path):
+@pytest.mark.parametrize("option", ["--camera-speed", "--camera-zoom", "--camera-roll"])
+def test_a_camera_motion_with_clean_material_is_refused_not_ignored(tmp_path, option):
     clips = tmp_path / "clips" / "seq"
     clips.mkdir(parents=True)
     for i in range(3):
         cv2.imwrite(str(clips / f"{i:04d}.png"), np.full((24, 32, 3), 90 + i, np.uint8))
     result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", "-t", "3", "--size", "native",
-                                       "--clean", str(tmp_path / "clips"), "--camera-speed", "12"])
-    assert result.exit_code != 0 and "--camera-speed" in result.output and "--clean" in result.output
+                                       "--clean", str(tmp_path / "clips"), option, "12"])
+    assert result.exit_code != 0 and option in result.output and "--clean" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
