@@ -55,8 +55,9 @@ class BiMamba(nn.Module):
             self.add_module(f"dt_proj{suffix}", nn.Linear(self.dt_rank, self.d_inner, bias=True))
         self.out_proj = nn.Linear(self.d_inner, dim, bias=False)
 
-    def _direction(self, x: Tensor, z: Tensor, suffix: str, reverse: bool) -> Tensor:
-        """One gated scan over (B, d_inner, L) inputs: conv1d -> SiLU -> x_proj -> selective scan.
+    def _direction(self, x: Tensor, z: Tensor, suffix: str, reverse: bool, out: Tensor) -> Tensor:
+        """One gated scan over (B, d_inner, L) inputs: conv1d -> SiLU -> x_proj -> selective scan, added
+        into ``out`` (B, d_inner, L).
 
         ``reverse`` runs the conv and the scan from the end of the sequence to its start; the result is
         in the input's order (as if the inputs had been flipped, and the output flipped back).
@@ -72,10 +73,14 @@ class BiMamba(nn.Module):
         A = -torch.exp(_at_least_float32(getattr(self, f"A{suffix}_log")))
         return selective_scan(x, delta, A, B, C,
                               _at_least_float32(getattr(self, f"D{suffix}")), z=z,
-                              delta_bias=_at_least_float32(dt_proj.bias), delta_softplus=True, reverse=reverse)
+                              delta_bias=_at_least_float32(dt_proj.bias), delta_softplus=True, reverse=reverse,
+                              out=out)
 
     def forward(self, u: Tensor) -> Tensor:
         xz = _project_channels_first(self.in_proj.weight, u)
         x, z = xz.chunk(2, dim=1)
-        y = self._direction(x, z, "", reverse=False) + self._direction(x, z, "_b", reverse=True)
-        return self.out_proj(y.transpose(1, 2).to(u.dtype))
+        # both directions add into one sum, laid out (B, L, d_inner) as out_proj reads it without a copy
+        y = torch.zeros(u.shape[0], u.shape[1], self.d_inner, dtype=x.dtype, device=x.device)
+        for suffix, reverse in (("", False), ("_b", True)):
+            self._direction(x, z, suffix, reverse, out=y.transpose(1, 2))
+        return self.out_proj(y.to(u.dtype))

@@ -59,7 +59,7 @@ def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
 @opaque_to_compile
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                    z: Tensor | None = None, delta_bias: Tensor | None = None,
-                   delta_softplus: bool = False, reverse: bool = False) -> Tensor:
+                   delta_softplus: bool = False, reverse: bool = False, out: Tensor | None = None) -> Tensor:
     """The scan used by the network: runs the fastest backend that fits these tensors (see module doc).
 
     y_t = <C_t, h_t> + D u_t with h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, delta optionally
@@ -68,10 +68,15 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D:
     along L and flipping y back, which is what the backends without a native reverse do; the numba
     inference kernel and the Triton kernel walk the sequence backwards instead, with no copies.
     Returns y (B, D, L) in u's dtype; the state is kept in float32 (float64 for float64 inputs).
+    ``out``: a (B, D, L) tensor of any strides that y is added into and that is returned instead (the two
+    directions of a bidirectional layer summed where they are written: no second tensor, no extra pass).
     """
     _check_shapes(u, delta, A, B, C, D, z, delta_bias)
+    if out is not None and (tuple(out.shape) != tuple(u.shape) or out.device != u.device):
+        raise ValueError(f"selective_scan: out must have u's shape {tuple(u.shape)} and device {u.device}, "
+                         f"got {tuple(out.shape)} on {out.device}.")
     backend = choose_backend(u, _needs_grad(u, delta, A, B, C, D, z, delta_bias))
-    return backends.run(backend, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+    return backends.run(backend, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, out)
 
 
 def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None,

@@ -10,8 +10,8 @@ Every backend is a module of this package with the same names:
   if not why ("" when it can); optional packages are imported on the first call, not before;
 - ``why_not(u) -> str | None``: why it cannot run a call on ``u`` (device, dtype, or the machine's
   reason), None when it can;
-- ``forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus[, reverse]) -> Tensor``: ``reverse``
-  only where ``native_reverse``.
+- ``forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus[, reverse][, out]) -> Tensor``: ``reverse``
+  only where ``native_reverse``; ``out`` (add y into it) only where ``adds_into_out`` is True.
 
 Fastest first: ``cuda`` (mamba_ssm's fused kernel), ``triton`` (the project's Triton kernel, GPUs
 without mamba_ssm, inference only), ``numba`` (compiled CPU kernels), ``torch`` (the chunked PyTorch
@@ -90,12 +90,18 @@ def choose_backend(u: Tensor, needs_grad: bool = False) -> str:
 
 
 def run(name: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
-        z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, reverse: bool) -> Tensor:
-    """Run backend ``name``, flipping the sequence for a reverse scan when it cannot walk backwards itself."""
+        z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, reverse: bool,
+        out: Tensor | None = None) -> Tensor:
+    """Run backend ``name``, flipping the sequence for a reverse scan when it cannot walk backwards itself;
+    with ``out``, y is added into it (by the backend where it can, else afterwards) and ``out`` returned."""
     backend = get(name)
+    if out is not None and getattr(backend, "adds_into_out", False):
+        return backend.forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, out)
     if backend.native_reverse:
-        return backend.forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
-    return by_flipping(backend.forward)(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+        y = backend.forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+    else:
+        y = by_flipping(backend.forward)(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+    return y if out is None else out.add_(y)
 
 
 def backend_report() -> dict[str, str]:

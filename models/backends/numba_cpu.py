@@ -17,6 +17,7 @@ from torch import Tensor
 name = "numba"
 has_backward = True
 native_reverse = True
+adds_into_out = True   # forward(..., out=...) adds y into out as it goes
 _state: dict[str, object] = {}
 LAUNCH_LOCK = threading.Lock()  # numba's thread pool must not be entered from two threads at once (all kernels)
 
@@ -68,8 +69,11 @@ def follow_torch_threads() -> None:
 
 def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                          z: Tensor | None = None, delta_bias: Tensor | None = None,
-                         delta_softplus: bool = False, reverse: bool = False) -> Tensor:
+                         delta_softplus: bool = False, reverse: bool = False, out: Tensor | None = None) -> Tensor:
     """Selective scan with mamba_ssm's shapes on CPU tensors, no autograd; float32 state, u's dtype out.
+
+    ``out``: a (B, D, L) float32 tensor, any strides, that y is added into as it is computed (and returned);
+    another dtype gets y added afterwards.
 
     ``reverse=True`` scans from the last step to the first by handing the kernel time-reversed numpy
     views (negative strides: no copies). Float16/bfloat16 inputs are widened to float32; float64 is
@@ -77,17 +81,20 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
     """
     if not available():
         raise RuntimeError(f"The numba scan cannot run: {unavailable_reason()}.")
-    out = np.empty(tuple(u.shape), dtype=np.float32)
+    if out is not None and out.dtype != torch.float32:
+        return out.add_(selective_scan_numba(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse))
+    result = np.empty(tuple(u.shape), dtype=np.float32) if out is None else out.detach().numpy()
     steps = slice(None, None, -1 if reverse else 1)
     seq = lambda t: _f32(t)[:, :, steps]                          # noqa: E731  (B, ., L) views in scan order
     args = (seq(u), seq(delta), _f32(A), seq(B).transpose(0, 2, 1), seq(C).transpose(0, 2, 1),
             _f32(D) if D is not None else _NONE,
             seq(z) if z is not None else _NONE.reshape(0, 0, 0),
-            _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out[:, :, steps])
+            _f32(delta_bias) if delta_bias is not None else _NONE, bool(delta_softplus), out is not None,
+            result[:, :, steps])
     follow_torch_threads()
     with LAUNCH_LOCK:
         _state["kernel"](*args)
-    return torch.from_numpy(out).to(u.dtype)
+    return out if out is not None else torch.from_numpy(result).to(u.dtype)
 
 
 def causal_conv1d_numba(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, reverse: bool) -> Tensor:
@@ -106,12 +113,14 @@ def causal_conv1d_numba(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bo
 
 
 def forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
-            delta_bias: Tensor | None, delta_softplus: bool, reverse: bool = False) -> Tensor:
-    """The inference kernel, or the forward+backward pair when a gradient is needed."""
+            delta_bias: Tensor | None, delta_softplus: bool, reverse: bool = False, out: Tensor | None = None) -> Tensor:
+    """The inference kernel, or the forward+backward pair when a gradient is needed; ``out`` as in
+    ``models.scan.selective_scan``."""
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                       for t in (u, delta, A, B, C, D, z, delta_bias)):
+                                       for t in (u, delta, A, B, C, D, z, delta_bias, out)):
         from .numba_grad import selective_scan_numba_grad
         from .reverse import by_flipping
 
-        return by_flipping(selective_scan_numba_grad)(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
-    return selective_scan_numba(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+        y = by_flipping(selective_scan_numba_grad)(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)
+        return y if out is None else out.add_(y)
+    return selective_scan_numba(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, out)

@@ -72,16 +72,17 @@ def softplus32(x):
 # One signature with any-strided ("A" layout) arrays: transposed or sliced tensors come in as views
 # without a copy, and there is one compiled version (compiled, or read from the cache, at import).
 _SIGNATURE = ("void(f4[:, :, :], f4[:, :, :], f4[:, :], f4[:, :, :], f4[:, :, :], "   # u, delta, A, Bt, Ct
-              "f4[:], f4[:, :, :], f4[:], b1, f4[:, :, :])")                         # D, z, bias, softplus, out
+              "f4[:], f4[:, :, :], f4[:], b1, b1, f4[:, :, :])")           # D, z, bias, softplus, accumulate, out
 
 
 @numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
-def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, out):
+def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, accumulate, out):
     """The whole selective scan of mamba_ssm in one pass over the sequence.
 
     u, delta, z, out: (B, D, L) float32; A: (D, N); Bt, Ct: (B, L, N); Dv, delta_bias: (D,); any strides.
     A length-0 Dv, z or delta_bias means "not given". Per (b, d): dt = softplus(delta + bias) (if ``softplus``),
-    h_t = exp(dt A) h_{t-1} + dt u_t B_t, y_t = <C_t, h_t> + D u_t, times SiLU(z_t).
+    h_t = exp(dt A) h_{t-1} + dt u_t B_t, y_t = <C_t, h_t> + D u_t, times SiLU(z_t). ``accumulate``: out += y
+    (both directions of a bidirectional layer summed where they are written) instead of out = y.
     """
     n_batch, n_dim, length = u.shape
     n_state = A.shape[1]
@@ -132,8 +133,12 @@ def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, out):
                 for j in range(LANES):
                     zj = z[b, chan[j], t]
                     acc[j] *= zj / (_ONE + exp32(-zj))
-            for j in range(width):
-                out[b, d0 + j, t] = acc[j]
+            if accumulate:
+                for j in range(width):
+                    out[b, d0 + j, t] += acc[j]
+            else:
+                for j in range(width):
+                    out[b, d0 + j, t] = acc[j]
 
 
 @numba.njit("void(f4[:, :, ::1], f4[:, ::1], f4[::1], b1, b1, f4[:, :, ::1])", parallel=True,

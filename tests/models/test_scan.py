@@ -317,6 +317,39 @@ def test_numba_reverse_scan_reads_strided_views():
     assert_close_rel(y, _flipped_reference({k: v.double() for k, v in inputs.items()}, True), 1e-5, "strided")
 
 
+@pytest.mark.parametrize("backend", ["ref", "torch", "numba"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_scan_adds_into_out_exactly_as_a_separate_sum(backend, reverse):
+    """``out=``: y added into a transposed (B, L, D) buffer, bit for bit the sum of a separate y, on every backend;
+    the numba kernel adds as it writes (no y of its own)."""
+    if backend == "numba" and not numba_cpu.available():
+        pytest.skip(numba_cpu.unavailable_reason())
+    dtype = torch.float32 if backend == "numba" else torch.float64
+    inputs = make_inputs(dim=19, length=33, dtype=dtype)
+    start = torch.randn(2, 33, 19, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    buffer = start.clone()
+    with torch.no_grad(), use_scan_backend(backend):
+        y = selective_scan(**inputs, delta_softplus=True, reverse=reverse)
+        got = selective_scan(**inputs, delta_softplus=True, reverse=reverse, out=buffer.transpose(1, 2))
+    assert got.data_ptr() == buffer.data_ptr() and not torch.equal(buffer, start)
+    assert torch.equal(buffer, start + y.transpose(1, 2))
+
+
+def test_a_scan_adds_into_out_with_gradients_and_refuses_a_wrong_out(auto_backend):
+    inputs = make_inputs(dim=6, length=12, dtype=torch.float32)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in inputs.items()}
+    buffer = torch.zeros(2, 12, 6)
+    out = selective_scan(**leaves, delta_softplus=True, out=buffer.transpose(1, 2))
+    y = selective_scan(**leaves, delta_softplus=True)
+    upstream = torch.randn(2, 6, 12, generator=torch.Generator().manual_seed(2))
+    got = torch.autograd.grad(out, list(leaves.values()), upstream)
+    want = torch.autograd.grad(y, list(leaves.values()), upstream)
+    for name, g, w in zip(leaves, got, want):
+        torch.testing.assert_close(g, w, msg=f"gradient of {name}")
+    with pytest.raises(ValueError, match="out must have u's shape"):
+        selective_scan(**inputs, out=torch.zeros(2, 6, 11))
+
+
 # -- causal conv1d ---------------------------------------------------------------------------------
 
 def test_causal_conv1d_is_causal_and_matches_the_formula():
