@@ -12,7 +12,6 @@ or photos. Clips are float32 (T, H, W, 3) RGB in [0, 1].
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -65,10 +64,6 @@ class CameraMotion:
                              f"{self.zoom * 100:g}%.")
         if not (0 <= self.roll < math.inf):
             raise ValueError(f"The camera roll (--camera-roll) must be a number of at least 0 degrees, got {self.roll}.")
-
-    def replace(self, **changes: float) -> "CameraMotion":
-        """A copy with ``changes`` applied (checked like a new one)."""
-        return dataclasses.replace(self, **changes)
 
 
 def camera_clip(canvas: np.ndarray, frames: int, height: int, width: int,
