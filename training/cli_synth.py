@@ -101,17 +101,18 @@ def _prob_option(name: str, what: str):
                    "(needs scikit-image), a mix of both, or 'varied': the mix plus a quarter of plain "
                    "scenes (flat colours, soft gradients, skies) that a model must leave as they are; all "
                    "filmed by a moving camera.")
-@click.option("--camera-speed", type=click.FloatRange(min=0), default=DEFAULT_CAMERA_SPEED, show_default=True,
-              help="Fastest pan of the generated scenes' camera, output pixels per frame (each sequence "
+# the camera options' bounds are checked once, by CameraMotion, whose errors name these options
+@click.option("--camera-speed", type=float, default=DEFAULT_CAMERA_SPEED, show_default=True,
+              help="Fastest pan of the generated scenes' camera, output pixels per frame, at least 0 (each sequence "
                    "draws its speed up to this). Footage pans far faster than the default: a model that "
                    "never saw it blends misaligned frames of a clean fast pan.")
-@click.option("--camera-zoom", type=click.FloatRange(min=0, max=100, max_open=True),
-              default=CameraMotion().zoom * 100, show_default=True,
-              help="Largest zoom change of the generated scenes' camera over a sequence, percent (in or out). "
+@click.option("--camera-zoom", type=float, default=CameraMotion().zoom * 100, show_default=True,
+              help="Largest zoom change of the generated scenes' camera over a sequence, percent (in or out), "
+                   "0 to below 100. "
                    "Zooms and rolls move a frame's edges by more pixels the larger the frame, so footage "
                    "filmed at 480p or above moves much faster than a small training clip at the defaults.")
-@click.option("--camera-roll", type=click.FloatRange(min=0), default=CameraMotion().roll, show_default=True,
-              help="Largest roll of the generated scenes' camera over a sequence, degrees.")
+@click.option("--camera-roll", type=float, default=CameraMotion().roll, show_default=True,
+              help="Largest roll of the generated scenes' camera over a sequence, degrees, at least 0.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,

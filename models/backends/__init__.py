@@ -4,6 +4,7 @@ Every backend is a module of this package with the same names:
 
 - ``name``: what ``RAINMAMBA_SCAN`` and ``use_scan_backend`` call it;
 - ``has_backward``: whether it can run a call that needs gradients;
+- ``adds_into_out``: whether ``forward(..., out=out)`` adds y into ``out`` itself (otherwise ``run`` adds it);
 - ``native_reverse``: whether ``forward(..., reverse=True)`` walks the sequence backwards itself
   (otherwise ``run`` flips the sequence inputs along L, and the output back);
 - ``available() -> bool`` and ``unavailable_reason() -> str``: can it run on this machine at all, and
@@ -11,7 +12,7 @@ Every backend is a module of this package with the same names:
 - ``why_not(u) -> str | None``: why it cannot run a call on ``u`` (device, dtype, or the machine's
   reason), None when it can;
 - ``forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus[, reverse][, out]) -> Tensor``: ``reverse``
-  only where ``native_reverse``; ``out`` (add y into it) only where ``adds_into_out`` is True.
+  only where ``native_reverse``; ``out`` only where ``adds_into_out``.
 
 Fastest first: ``cuda`` (mamba_ssm's fused kernel), ``triton`` (the project's Triton kernel, GPUs
 without mamba_ssm, inference only), ``numba`` (compiled CPU kernels), ``torch`` (the chunked PyTorch
@@ -95,7 +96,7 @@ def run(name: str, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D:
     """Run backend ``name``, flipping the sequence for a reverse scan when it cannot walk backwards itself;
     with ``out``, y is added into it (by the backend where it can, else afterwards) and ``out`` returned."""
     backend = get(name)
-    if out is not None and getattr(backend, "adds_into_out", False):
+    if out is not None and backend.adds_into_out:
         return backend.forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, out)
     if backend.native_reverse:
         y = backend.forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse)

@@ -23,6 +23,7 @@ from .ref import skip_and_gate
 name = "torch"
 has_backward = True
 native_reverse = False
+adds_into_out = False
 DEFAULT_CHUNK = 16
 
 

@@ -14,6 +14,7 @@ from torch import Tensor
 name = "cuda"
 has_backward = True
 native_reverse = False
+adds_into_out = False
 IMPORT_ERRORS: dict[str, str] = {}
 KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _kernels: dict[str, object] = {}

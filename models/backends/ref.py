@@ -8,6 +8,7 @@ from torch import Tensor
 name = "ref"
 has_backward = True
 native_reverse = False
+adds_into_out = False
 
 
 def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,

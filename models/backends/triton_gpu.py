@@ -12,6 +12,7 @@ from torch import Tensor
 name = "triton"
 has_backward = False
 native_reverse = True
+adds_into_out = False
 
 
 def _kernel() -> ModuleType:

@@ -525,7 +525,7 @@ def test_every_backend_has_the_same_small_interface():
     for name in backends.BACKENDS:
         module = backends.get(name)
         assert module.name == name
-        assert isinstance(module.has_backward, bool) and isinstance(module.native_reverse, bool)
+        assert all(isinstance(module.__dict__.get(flag), bool) for flag in ("has_backward", "native_reverse", "adds_into_out"))
         assert all(callable(getattr(module, fn)) for fn in ("available", "unavailable_reason", "why_not", "forward"))
         assert (module.unavailable_reason() == "") == module.available()
         if not module.available():
