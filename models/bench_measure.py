@@ -154,7 +154,8 @@ def _stats(times: list[float]) -> dict[str, float]:
 
 def scan_inputs(length: int, dim: int, n_state: int, device: torch.device, dtype: torch.dtype,
                 seed: int = 0, batch: int = 1) -> dict[str, torch.Tensor]:
-    """Inputs shaped like one direction of a bimamba layer: softplus'd delta around 0.1-1, A = -(1..N)."""
+    """Inputs shaped like one direction of a bimamba layer: softplus'd delta around 0.1-1, A = -(1..N); the
+    (B, ., L) ones laid out as the layer lays them out on ``device`` (``models.scan.token_major``)."""
     g = torch.Generator().manual_seed(seed)
     inputs = {
         "u": torch.randn(batch, dim, length, generator=g),
@@ -165,7 +166,10 @@ def scan_inputs(length: int, dim: int, n_state: int, device: torch.device, dtype
         "delta_bias": torch.zeros(dim),
     }
     keep_fp32 = ("A", "D", "delta_bias")
-    return {k: v.to(device=device, dtype=torch.float32 if k in keep_fp32 else dtype) for k, v in inputs.items()}
+    inputs = {k: v.to(device=device, dtype=torch.float32 if k in keep_fp32 else dtype) for k, v in inputs.items()}
+    if scan.token_major(device):
+        inputs = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in inputs.items()}
+    return inputs
 
 
 def bench_scan(device: torch.device, dtype: torch.dtype, length: int, dim: int, n_state: int,

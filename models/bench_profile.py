@@ -123,7 +123,8 @@ ENGINE_STAGES = [
     ("models.engine", "Derainer", "_forward", "network: autocast, checks, fusion glue"),
     ("models.bimamba", None, "causal_conv1d", "mamba: causal conv1d + SiLU"),
     ("models.bimamba", None, "selective_scan", "mamba: selective scans"),
-    ("models.bimamba", None, "_project_channels_first", "mamba: in/dt projections (matmuls)"),
+    ("models.bimamba", None, "_project_tokens", "mamba: in/x/dt projections (matmuls)"),
+    ("models.bimamba", None, "_times", "mamba: in/x/dt projections (matmuls)"),
     ("models.network", "RainMamba", "_decode", "decoder: convs, pixel shuffles"),
 ]
 
@@ -147,8 +148,8 @@ def _module_label(name: str, module: nn.Module) -> str | None:
         return "mamba blocks: Hilbert gathers, residuals, layout"
     if kind == "BiMamba":
         return "mamba: A, direction sum, gating glue"
-    if kind == "Linear" and leaf in ("x_proj", "x_proj_b", "out_proj"):
-        return "mamba: x/out projections (matmuls)"
+    if kind == "Linear" and leaf == "out_proj":   # in/x/dt projections are functions, timed as such
+        return "mamba: out projection (matmul)"
     if kind == "Linear" and leaf in ("fc1", "fc2"):
         return "mlp: fc1/fc2 matmuls"
     if kind == "SequenceDWConv":

@@ -3,17 +3,18 @@
 The sequence is scanned twice with separate parameters, once forward and once reversed; the two gated
 outputs are summed (not averaged) before the output projection. The scan and the causal conv1d are one
 call each into ``models.scan``; its backends (``models.backends``) are the CUDA kernels, the compiled CPU
-kernels or plain PyTorch.
+kernels or plain PyTorch. Their (B, channels, L) inputs are laid out as ``models.scan.token_major`` says
+the device's kernels read fastest; the projections keep whatever layout they are given.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .scan import causal_conv1d, selective_scan
-
+from .scan import causal_conv1d, selective_scan, token_major
 
 
 def _at_least_float32(t: Tensor) -> Tensor:
@@ -21,16 +22,22 @@ def _at_least_float32(t: Tensor) -> Tensor:
     return t if t.dtype == torch.float64 else t.float()
 
 
-def _project_channels_first(weight: Tensor, tokens: Tensor) -> Tensor:
-    """``tokens @ weight.T`` for (B, L, k) tokens, returned as (B, out, L) with L contiguous: one 2-D
-    matmul, as in mamba_ssm, giving the layout the conv and the scan read fastest without a copy."""
+def _project_tokens(weight: Tensor, tokens: Tensor) -> Tensor:
+    """``tokens @ weight.T`` for (B, L, k) tokens as (B, out, L), laid out as ``token_major`` says the
+    device's conv and scan read it without a copy: a view of the (B, L, out) product, or (GPU) one 2-D
+    matmul with L contiguous, as in mamba_ssm."""
+    if token_major(tokens.device):
+        return F.linear(tokens, weight).transpose(1, 2)
     batch, length, _ = tokens.shape
     return (weight @ tokens.reshape(batch * length, -1).t()).view(-1, batch, length).transpose(0, 1)
 
 
 def _times(weight: Tensor, x: Tensor) -> Tensor:
-    """``weight @ x[b]`` for each (in, L) item of x: (B, out, L). One batched product (``torch.matmul``
-    takes a slower path for a 2-D weight times a 3-D input)."""
+    """``weight @ x[b]`` for each (in, L) item of x: (B, out, L), in x's layout. Token-major x (channels
+    adjacent): one (B L, in) @ (in, out) product, a token-major result; L-contiguous x: one batched
+    (out, in) @ (in, L) product (``torch.matmul`` takes a slower path for a 2-D weight times a 3-D input)."""
+    if x.stride(1) == 1 and x.stride(2) != 1:
+        return F.linear(x.transpose(1, 2), weight).transpose(1, 2)
     return torch.bmm(weight.expand(x.shape[0], -1, -1), x)
 
 
@@ -66,8 +73,7 @@ class BiMamba(nn.Module):
         x_proj: nn.Linear = getattr(self, f"x_proj{suffix}")
         dt_proj: nn.Linear = getattr(self, f"dt_proj{suffix}")
         x = causal_conv1d(x, conv.weight[:, 0, :], conv.bias, activation="silu", reverse=reverse)
-        # x_proj and dt_proj as (out, in) @ (B, in, L) products: (B, out, L) results in the layout the scan
-        # reads, with no transposed copy of x nor of B and C
+        # x_proj and dt_proj in x's layout: (B, out, L) results as the scan reads them, no copy of x, B or C
         dt, B, C = torch.split(_times(x_proj.weight, x), [self.dt_rank, self.d_state, self.d_state], dim=1)
         delta = _times(dt_proj.weight, dt)
         A = -torch.exp(_at_least_float32(getattr(self, f"A{suffix}_log")))
@@ -77,8 +83,7 @@ class BiMamba(nn.Module):
                               out=out)
 
     def forward(self, u: Tensor) -> Tensor:
-        xz = _project_channels_first(self.in_proj.weight, u)
-        x, z = xz.chunk(2, dim=1)
+        x, z = _project_tokens(self.in_proj.weight, u).chunk(2, dim=1)
         # both directions add into one sum, laid out (B, L, d_inner) as out_proj reads it without a copy
         y = torch.zeros(u.shape[0], u.shape[1], self.d_inner, dtype=x.dtype, device=x.device)
         for suffix, reverse in (("", False), ("_b", True)):

@@ -22,7 +22,14 @@ from .backends import (BACKENDS, ENV_VAR, available_backends, backend_report, ch
 from .backends.ref import selective_scan_ref
 
 __all__ = ["BACKENDS", "ENV_VAR", "available_backends", "backend_report", "causal_conv1d", "choose_backend",
-           "forced_backend", "selective_scan", "selective_scan_ref", "use_scan_backend"]
+           "forced_backend", "selective_scan", "selective_scan_ref", "token_major", "use_scan_backend"]
+
+
+def token_major(device: torch.device) -> bool:
+    """Whether conv1d and the scan read (B, D, L) inputs fastest as views of token-major (B, L, D) tensors
+    (channels adjacent) on ``device``: on a CPU, where the compiled kernels load a block of channels per
+    step in one vector load; not on a GPU, whose kernels read each channel along L."""
+    return device.type == "cpu"
 
 
 def _needs_grad(*tensors: Tensor | None) -> bool:
@@ -54,8 +61,9 @@ def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: 
                              "move all inputs to one device.")
 
 
-# Opaque to torch.compile: dynamo would trace the numba wrapper's numpy calls into its graph and lose
-# the kernel's in-place output (garbage, silently); compiled code calls the scan as a function instead.
+# Opaque to torch.compile, like the conv below: dynamo would trace the numba wrappers' numpy calls into
+# its graph and lose the kernels' in-place outputs (garbage, silently, or a failed guard); compiled code
+# calls them as functions instead.
 @opaque_to_compile
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
                    z: Tensor | None = None, delta_bias: Tensor | None = None,
@@ -79,6 +87,7 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D:
     return backends.run(backend, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, out)
 
 
+@opaque_to_compile
 def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None,
                   reverse: bool = False) -> Tensor:
     """Depthwise causal conv1d: x (B, D, L), weight (D, K), left padding K-1; optional SiLU.

@@ -3,13 +3,15 @@
 imported only by ``numba_cpu`` on first use. About the scan:
 
 Each parallel job is one batch item and a block of ``LANES`` channels. Its (d_state, LANES) state
-stays in vector registers while the job walks the sequence once, and every inner loop runs across
-the channel lanes, so the compiler vectorises it without reordering any sum (of the fast-math
-flags only ``contract`` is on: a*b+c may become one fused multiply-add, which rounds once instead
-of twice; nothing is reassociated and inf/nan behave as usual). ``exp`` and ``softplus`` are
-float32 polynomials inlined here (within a few ulp of libm's) because calls to libm cannot be
-vectorised. Bias, softplus, the D skip and the SiLU(z) gate are
-fused in, so the inputs are read once and nothing of size (B, D, L) is made besides the output.
+stays in L1 cache while the job walks the sequence once, and every inner loop runs across the channel
+lanes, so the compiler vectorises it without reordering any sum (of the fast-math flags only
+``contract`` is on: a*b+c may become one fused multiply-add, which rounds once instead of twice;
+nothing is reassociated and inf/nan behave as usual). Both kernels read and write token-major rows
+((B, L, channels), C-contiguous): a block's inputs at one step are adjacent, one vector load each,
+where channel-major (B, D, L) inputs would need a gather of LANES scalars 4L bytes apart. ``exp`` and
+``softplus`` are float32 polynomials inlined here (within a few ulp of libm's) because calls to libm
+cannot be vectorised. Bias, softplus, the D skip and the SiLU(z) gate are fused in, so the inputs are
+read once and nothing of size (B, D, L) is made besides the output.
 Compiled when this module is first imported (``numba_cpu`` imports it on first use), cached on
 disk (``cache=True``); everything the kernel uses is defined at module level so that the cache is
 found again.
@@ -69,51 +71,53 @@ def softplus32(x):
     return max(x, _ZERO) + log1p_unit(exp32(-abs(x)))
 
 
-# One signature with any-strided ("A" layout) arrays: transposed or sliced tensors come in as views
-# without a copy, and there is one compiled version (compiled, or read from the cache, at import).
-_SIGNATURE = ("void(f4[:, :, :], f4[:, :, :], f4[:, :], f4[:, :, :], f4[:, :, :], "   # u, delta, A, Bt, Ct
-              "f4[:], f4[:, :, :], f4[:], b1, b1, f4[:, :, :])")           # D, z, bias, softplus, accumulate, out
+# Every (B, D, L) operand comes as its token-major rows: a C-contiguous (B, L, W) array whose columns
+# cols[i] .. cols[i] + D - 1 hold the operand's D channels (W > D for a slice of a wider projection, such as
+# z in in_proj's output, read in place). With unit strides known at compile time, one step of a block of
+# channels is one vector load per operand; read through runtime strides it is a gather.
+_SIGNATURE = ("void(f4[:, :, ::1], f4[:, :, ::1], f4[:, ::1], f4[:, :, ::1], f4[:, :, ::1], "   # u, delta, A, B, C
+              "f4[::1], f4[:, :, ::1], f4[::1], i8[::1], b1, b1, b1, f4[:, :, ::1])")
+#              D, z, delta_bias, cols (u, delta, B, C, z, out), softplus, reverse, accumulate, out
 
 
 @numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
-def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, accumulate, out):
-    """The whole selective scan of mamba_ssm in one pass over the sequence.
+def scan_kernel(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
+    """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows.
 
-    u, delta, z, out: (B, D, L) float32; A: (D, N); Bt, Ct: (B, L, N); Dv, delta_bias: (D,); any strides.
-    A length-0 Dv, z or delta_bias means "not given". Per (b, d): dt = softplus(delta + bias) (if ``softplus``),
-    h_t = exp(dt A) h_{t-1} + dt u_t B_t, y_t = <C_t, h_t> + D u_t, times SiLU(z_t). ``accumulate``: out += y
-    (both directions of a bidirectional layer summed where they are written) instead of out = y.
+    u, delta, z, out: (B, L, .) rows, Bm, Cm: (B, L, .) rows holding the N state inputs; A: (D, N);
+    Dv, delta_bias: (D,); D a multiple of LANES (the caller pads). A length-0 Dv, z or delta_bias means
+    "not given". Per (b, d): dt = softplus(delta + bias) (if ``softplus``), h_t = exp(dt A) h_{t-1} + dt u_t B_t,
+    y_t = <C_t, h_t> + D u_t, times SiLU(z_t); ``reverse`` walks t from the last step to the first.
+    ``accumulate``: out += y (both directions of a bidirectional layer summed where they are written).
     """
-    n_batch, n_dim, length = u.shape
-    n_state = A.shape[1]
+    n_batch, length = u.shape[0], u.shape[1]
+    n_dim, n_state = A.shape
+    u0, dl0, b0, c0, z0, o0 = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
     has_d, has_z, has_bias = Dv.shape[0] > 0, z.shape[0] > 0, delta_bias.shape[0] > 0
-    n_blocks = (n_dim + LANES - 1) // LANES
+    n_blocks = n_dim // LANES
     for job in numba.prange(n_batch * n_blocks):
         b = job // n_blocks
         d0 = (job % n_blocks) * LANES
-        width = min(LANES, n_dim - d0)           # the last block may be partly empty
-        chan = np.empty(LANES, np.int64)         # empty lanes repeat the last channel; never written back
-        for j in range(LANES):
-            chan[j] = d0 + min(j, width - 1)
         h = np.zeros((n_state, LANES), np.float32)
         a = np.empty((n_state, LANES), np.float32)
         bias = np.zeros(LANES, np.float32)
         skip = np.zeros(LANES, np.float32)
         for j in range(LANES):
             for n in range(n_state):
-                a[n, j] = A[chan[j], n]
+                a[n, j] = A[d0 + j, n]
             if has_bias:
-                bias[j] = delta_bias[chan[j]]
+                bias[j] = delta_bias[d0 + j]
             if has_d:
-                skip[j] = Dv[chan[j]]
+                skip[j] = Dv[d0 + j]
         dt = np.empty(LANES, np.float32)
-        uu = np.empty(LANES, np.float32)
         x = np.empty(LANES, np.float32)
         acc = np.empty(LANES, np.float32)
-        for t in range(length):
+        for step in range(length):
+            t = length - 1 - step if reverse else step
+            uu = u[b, t, u0 + d0:u0 + d0 + LANES]
+            dd = delta[b, t, dl0 + d0:dl0 + d0 + LANES]
             for j in range(LANES):
-                uu[j] = u[b, chan[j], t]
-                dt[j] = delta[b, chan[j], t] + bias[j]
+                dt[j] = dd[j] + bias[j]
             if softplus:
                 for j in range(LANES):
                     dt[j] = softplus32(dt[j])
@@ -121,8 +125,8 @@ def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, accumulate, ou
                 x[j] = dt[j] * uu[j]
                 acc[j] = 0
             for n in range(n_state):
-                bn = Bt[b, t, n]
-                cn = Ct[b, t, n]
+                bn = Bm[b, t, b0 + n]
+                cn = Cm[b, t, c0 + n]
                 for j in range(LANES):
                     hv = exp32(dt[j] * a[n, j]) * h[n, j] + x[j] * bn
                     h[n, j] = hv
@@ -130,41 +134,51 @@ def scan_kernel(u, delta, A, Bt, Ct, Dv, z, delta_bias, softplus, accumulate, ou
             for j in range(LANES):
                 acc[j] += skip[j] * uu[j]
             if has_z:
+                zz = z[b, t, z0 + d0:z0 + d0 + LANES]
                 for j in range(LANES):
-                    zj = z[b, chan[j], t]
-                    acc[j] *= zj / (_ONE + exp32(-zj))
+                    acc[j] *= zz[j] / (_ONE + exp32(-zz[j]))
+            row = out[b, t, o0 + d0:o0 + d0 + LANES]
             if accumulate:
-                for j in range(width):
-                    out[b, d0 + j, t] += acc[j]
+                for j in range(LANES):
+                    row[j] += acc[j]
             else:
-                for j in range(width):
-                    out[b, d0 + j, t] = acc[j]
+                for j in range(LANES):
+                    row[j] = acc[j]
 
 
-@numba.njit("void(f4[:, :, ::1], f4[:, ::1], f4[::1], b1, b1, f4[:, :, ::1])", parallel=True,
+CONV_STEPS = 512  # steps per parallel job of the conv
+
+
+@numba.njit("void(f4[:, :, ::1], i8, f4[:, ::1], f4[::1], b1, b1, f4[:, :, ::1])", parallel=True,
             fastmath={"contract"}, cache=True, nogil=True)
-def conv_silu_kernel(x, weight, bias, silu, reverse, out):
-    """Depthwise causal conv1d (+ SiLU) in one pass: x, out (B, D, L) contiguous; weight (D, K); bias (D,)
-    (length 0: none). out[t] = bias + w[K-1] x[t] + sum_k w[k] x[t - (K-1) + k] (reverse: x[t + (K-1) - k]),
-    summed in that order, as `models.scan`'s shifted multiply-adds do."""
-    n_batch, n_dim, length = x.shape
-    width = weight.shape[1]
-    for job in numba.prange(n_batch * n_dim):
-        b, d = job // n_dim, job % n_dim
-        b0 = bias[d] if bias.shape[0] > 0 else _ZERO
-        last = weight[d, width - 1]
-        row, dest = x[b, d], out[b, d]
-        for t in range(length):
-            dest[t] = b0 + row[t] * last
-        for k in range(width - 1):
-            shift, wk = width - 1 - k, weight[d, k]
-            if reverse:
-                for t in range(length - shift):
-                    dest[t] += row[t + shift] * wk
+def conv_silu_kernel(x, col, weight_t, bias, silu, reverse, out):
+    """Depthwise causal conv1d (+ SiLU) in one pass on token-major rows: x (B, L, W) with the D channels at
+    columns col .. col + D - 1, out (B, L, D); weight_t (K, D), the conv's taps transposed; bias (D,) (length 0:
+    none). out[t] = bias + w[K-1] x[t] + sum_k w[k] x[t - (K-1) + k] (reverse: x[t + (K-1) - k]), summed in
+    that order, as `models.scan`'s shifted multiply-adds do; each step is a few vector operations across D."""
+    n_batch, length = x.shape[0], x.shape[1]
+    width, n_dim = weight_t.shape
+    has_bias = bias.shape[0] > 0
+    n_chunks = (length + CONV_STEPS - 1) // CONV_STEPS
+    for job in numba.prange(n_batch * n_chunks):
+        b = job // n_chunks
+        start = (job % n_chunks) * CONV_STEPS
+        last = weight_t[width - 1]
+        for t in range(start, min(length, start + CONV_STEPS)):
+            src, dest = x[b, t, col:col + n_dim], out[b, t]
+            if has_bias:
+                for d in range(n_dim):
+                    dest[d] = bias[d] + src[d] * last[d]
             else:
-                for t in range(shift, length):
-                    dest[t] += row[t - shift] * wk
-        if silu:
-            for t in range(length):
-                v = dest[t]
-                dest[t] = v / (_ONE + exp32(-v))
+                for d in range(n_dim):
+                    dest[d] = src[d] * last[d]
+            for k in range(width - 1):
+                s = t + (width - 1 - k) if reverse else t - (width - 1 - k)
+                if 0 <= s < length:
+                    tap, wk = x[b, s, col:col + n_dim], weight_t[k]
+                    for d in range(n_dim):
+                        dest[d] += tap[d] * wk[d]
+            if silu:
+                for d in range(n_dim):
+                    v = dest[d]
+                    dest[d] = v / (_ONE + exp32(-v))

@@ -124,6 +124,78 @@ def test_numba_reads_strided_views_like_contiguous_tensors():
                                rtol=0, atol=0)
 
 
+def _token_major(t: torch.Tensor) -> torch.Tensor:
+    """The same (B, D, L) values as a view of a token-major (B, L, D) tensor, as the layer lays them out on a CPU."""
+    return t.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+@needs_numba
+def test_token_major_views_are_read_in_place_and_other_layouts_copied():
+    """The kernels read (B, L, W) rows: a column slice of a wider projection (z of in_proj's output, B and C
+    of x_proj's) is the parent's memory and the column of its first channel, for every batch item."""
+    xz = torch.randn(3, 11, 10)                           # (B, L, 2D), D = 5
+    for col, view in ((0, xz[..., :5]), (5, xz[..., 5:]), (2, xz[..., 2:7])):
+        rows, found = numba_cpu._rows_in_place(view.transpose(1, 2))
+        assert found == col and rows.shape == (3, 11, 10) and rows.flags.c_contiguous
+        assert numba_cpu.np.shares_memory(rows, xz.numpy())
+        assert numba_cpu.np.array_equal(rows[:, :, col:col + 5], view.numpy())
+    tail = torch.randn(40)[4:].view(2, 3, 6)[..., 3:]     # the last columns of a view that ends its storage
+    rows, col = numba_cpu._rows_in_place(tail.transpose(1, 2))
+    assert numba_cpu.np.array_equal(rows[:, :, col:col + 3], tail.numpy())
+    channel_major = torch.randn(3, 5, 11)
+    assert numba_cpu._rows_in_place(channel_major) is None
+    assert numba_cpu._rows_in_place(_token_major(channel_major).double()) is None
+    rows, col = numba_cpu._rows(channel_major, 16)        # copied, padded to whole blocks of lanes with zeros
+    assert col == 0 and rows.shape == (3, 11, 16) and not rows[..., 5:].any()
+    assert numba_cpu.np.array_equal(rows[..., :5], channel_major.transpose(1, 2).numpy())
+
+
+@needs_numba
+@pytest.mark.parametrize("dim", [16, 32, 20])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_numba_scan_gives_the_same_bits_in_either_layout(dim, reverse):
+    """Token-major inputs (read in place) and channel-major ones (copied) give identical outputs, with and
+    without ``out`` (added into in place when it is token-major too); whole and partial blocks of lanes."""
+    inputs = make_inputs(dim=dim, length=37, n_state=16, dtype=torch.float32)
+    token = {k: _token_major(v) if v.dim() == 3 else v for k, v in inputs.items()}
+    expected = numba_cpu.selective_scan_numba(**inputs, delta_softplus=True, reverse=reverse)
+    got = numba_cpu.selective_scan_numba(**token, delta_softplus=True, reverse=reverse)
+    assert torch.equal(got, expected)
+    start = torch.randn(2, 37, dim)
+    buffer = start.clone()
+    returned = numba_cpu.selective_scan_numba(**token, delta_softplus=True, reverse=reverse,
+                                              out=buffer.transpose(1, 2))
+    assert returned.data_ptr() == buffer.data_ptr()
+    assert torch.equal(buffer, start + expected.transpose(1, 2))
+    wide = {k: v.double() for k, v in inputs.items()}
+    reference = _flipped_reference(wide, True) if reverse else selective_scan_ref(**wide, delta_softplus=True)
+    assert_close_rel(expected, reference, 1e-5, "either layout")
+
+
+@needs_numba
+def test_the_layer_hands_the_cpu_kernels_token_major_views(monkeypatch):
+    """On a CPU, BiMamba's conv and scan inputs are views of token-major tensors (channels adjacent), which the
+    kernels read with one vector load per step; its output equals the per-step reference's."""
+    from models import bimamba
+
+    seen = []
+    real_scan = bimamba.selective_scan
+    monkeypatch.setattr(bimamba, "selective_scan", lambda u, delta, A, B, C, D, z, **kw: seen.append(
+        (u, delta, B, C, z)) or real_scan(u, delta, A, B, C, D, z, **kw))
+    torch.manual_seed(0)
+    layer = bimamba.BiMamba(16).eval()
+    tokens = torch.randn(2, 30, 16)
+    with torch.inference_mode():
+        got = layer(tokens)
+        with use_scan_backend("ref"):
+            expected = layer(tokens)
+    assert len(seen) == 4
+    for tensors in seen[:2]:
+        assert all(t.stride(1) == 1 for t in tensors)
+        assert all(numba_cpu._rows_in_place(t) is not None for t in tensors)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
 @needs_numba
 def test_numba_without_optional_inputs_and_with_bfloat16():
     inputs = make_inputs(dim=7, length=30, dtype=torch.float32, positive_delta=True)
@@ -426,6 +498,11 @@ def test_inference_conv_runs_in_the_compiled_kernel_and_matches_the_formula(leng
     with use_scan_backend("torch"), torch.no_grad():   # forcing a PyTorch backend keeps the conv in PyTorch
         causal_conv1d(x, w, b, activation="silu", reverse=reverse)
     assert len(calls) == 4
+    tokens = xz.transpose(1, 2).contiguous()             # (B, L, 2D): x a column slice, read in place
+    with torch.no_grad():
+        in_place = causal_conv1d(tokens.transpose(1, 2)[:, :6], w, b, activation="silu", reverse=reverse)
+        copied = causal_conv1d(x, w, b, activation="silu", reverse=reverse)
+    assert torch.equal(in_place, copied) and in_place.stride(1) == 1   # token-major out, as the scan reads it
 
 
 # -- the benchmark command ------------------------------------------------------------------------
