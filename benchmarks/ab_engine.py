@@ -53,19 +53,24 @@ def main() -> None:
     diff = max(int(abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(outputs["old"], outputs["new"]))
     print(f"max |old - new| (uint8 levels): {diff}")
     best: dict[str, float] = {}
+    ratios = []   # old / new time within each round: robust to the machine's speed drifting between rounds
     for _ in range(args.rounds):
+        took = {}
         for name, engine in engines.items():
             start = time.perf_counter()
             for _ in engine.stream(iter(clip)):
                 pass
-            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+            took[name] = time.perf_counter() - start
+            best[name] = min(best.get(name, float("inf")), took[name])
+        ratios.append(took["old"] / took["new"])
     rate = max(rate, bp.matmul_rate(torch.device("cpu")))
     for name, seconds in best.items():
         print(f"{args.size} tile={args.tile} {name}: {len(clip) / seconds:.3g} frames/s, "
               f"{100 * bp.of_floor(fpp, rate, len(clip) * height * width, seconds):.1f}% of the floor "
               f"({rate / (fpp * height * width):.3g} frames/s at {rate / 1e9:.0f} GFLOP/s, "
               f"{torch.get_num_threads()} threads)")
-    print(f"new / old speed: {best['old'] / best['new']:.3f}")
+    print(f"new / old speed: {best['old'] / best['new']:.3f} (best of each); per round "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}, median {sorted(ratios)[len(ratios) // 2]:.3f}")
 
 
 if __name__ == "__main__":

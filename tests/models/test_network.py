@@ -108,3 +108,19 @@ def test_forward_equals_independent_reference_tiny():
 def test_forward_equals_independent_reference_official_presets(preset, shape):
     net = _randomise(models.build(preset))
     _compare_with_reference(net, torch.rand(*shape), (3, 3, 9, 3), (2, 3, 2))
+
+
+def test_mlp_without_autograd_gives_the_same_bits_as_with_it():
+    """Inference runs GELU in place on the depthwise conv's output; training keeps the out-of-place GELU that
+    autograd needs. Both give the same values, and gradients still flow."""
+    from models.network import Mlp
+
+    torch.manual_seed(0)
+    mlp = Mlp(8, 32)
+    tokens = torch.randn(2, 3 * 4 * 5, 8, requires_grad=True)
+    with torch.no_grad():
+        inference = mlp(tokens, (3, 4, 5))
+    training = mlp(tokens, (3, 4, 5))
+    assert torch.equal(inference, training.detach())
+    training.sum().backward()
+    assert tokens.grad is not None and mlp.fc1.weight.grad.abs().sum() > 0
