@@ -1,5 +1,6 @@
 """An older ``models`` package against this one: the same clip through both engines, alternating in one
-process (so both see the same machine load), each as frames/s and as a share of the compute floor.
+process (so both see the same machine load), each as frames/s and as a share of the compute floor, and
+the old/new time ratio within each round with its median (robust to the machine's speed drifting).
 
 Prepare the old package once, renamed so both import side by side::
 

@@ -51,7 +51,7 @@ class Mlp(nn.Module):
         hidden = self.dwconv(self.fc1(x), grid)
         # Without autograd GELU overwrites the conv's output: a fresh tensor of this size (tens of MB on whole
         # frames, above glibc's mmap threshold) is paged in and zeroed by the OS, which costs more than the GELU.
-        return self.fc2(F.gelu(hidden) if hidden.requires_grad else torch._C._nn.gelu_(hidden))
+        return self.fc2(F.gelu(hidden) if hidden.requires_grad else torch.ops.aten.gelu_(hidden))
 
 
 class MambaBlock(nn.Module):

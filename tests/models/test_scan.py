@@ -1,6 +1,7 @@
 """The scan backends against the per-step reference, and the choice between them."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -137,17 +138,17 @@ def test_token_major_views_are_read_in_place_and_other_layouts_copied():
     for col, view in ((0, xz[..., :5]), (5, xz[..., 5:]), (2, xz[..., 2:7])):
         rows, found = numba_cpu._rows_in_place(view.transpose(1, 2))
         assert found == col and rows.shape == (3, 11, 10) and rows.flags.c_contiguous
-        assert numba_cpu.np.shares_memory(rows, xz.numpy())
-        assert numba_cpu.np.array_equal(rows[:, :, col:col + 5], view.numpy())
+        assert np.shares_memory(rows, xz.numpy())
+        assert np.array_equal(rows[:, :, col:col + 5], view.numpy())
     tail = torch.randn(40)[4:].view(2, 3, 6)[..., 3:]     # the last columns of a view that ends its storage
     rows, col = numba_cpu._rows_in_place(tail.transpose(1, 2))
-    assert numba_cpu.np.array_equal(rows[:, :, col:col + 3], tail.numpy())
+    assert np.array_equal(rows[:, :, col:col + 3], tail.numpy())
     channel_major = torch.randn(3, 5, 11)
     assert numba_cpu._rows_in_place(channel_major) is None
     assert numba_cpu._rows_in_place(_token_major(channel_major).double()) is None
     rows, col = numba_cpu._rows(channel_major, 16)        # copied, padded to whole blocks of lanes with zeros
     assert col == 0 and rows.shape == (3, 11, 16) and not rows[..., 5:].any()
-    assert numba_cpu.np.array_equal(rows[..., :5], channel_major.transpose(1, 2).numpy())
+    assert np.array_equal(rows[..., :5], channel_major.transpose(1, 2).numpy())
 
 
 @needs_numba
