@@ -103,16 +103,17 @@ def _prob_option(name: str, what: str):
                    "filmed by a moving camera.")
 # the camera options' bounds are checked once, by CameraMotion, whose errors name these options
 @click.option("--camera-speed", type=float, default=DEFAULT_CAMERA_SPEED, show_default=True,
-              help="Fastest pan of the generated scenes' camera, output pixels per frame, at least 0 (each sequence "
+              help="Fastest pan of the camera filming generated scenes and --clean photos (videos keep their own "
+                   "motion), output pixels per frame, at least 0 (each sequence "
                    "draws its speed up to this). Footage pans far faster than the default: a model that "
                    "never saw it blends misaligned frames of a clean fast pan.")
 @click.option("--camera-zoom", type=float, default=CameraMotion().zoom * 100, show_default=True,
-              help="Largest zoom change of the generated scenes' camera over a sequence, percent (in or out), "
+              help="Largest zoom change of that camera over a sequence, percent (in or out), "
                    "0 to below 100. "
                    "Zooms and rolls move a frame's edges by more pixels the larger the frame, so footage "
                    "filmed at 480p or above moves much faster than a small training clip at the defaults.")
 @click.option("--camera-roll", type=float, default=CameraMotion().roll, show_default=True,
-              help="Largest roll of the generated scenes' camera over a sequence, degrees, at least 0.")
+              help="Largest roll of that camera over a sequence, degrees, at least 0.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,

@@ -343,8 +343,9 @@ class FolderClips:
     """Clean clips cut from a folder holding videos, per-sequence frame folders and/or photos.
 
     Item ``index mod count`` (in natural name order) makes clip ``index``: a random run of T
-    consecutive frames of a video or frame folder, or a camera move over a photo; then, when a size is
-    given, a random crop of that size (enlarging first when the source is smaller).
+    consecutive frames of a video or frame folder, or a camera move over a photo (within ``camera``'s
+    bounds); then, when a size is given, a random crop of that size (enlarging first when the source is
+    smaller).
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -366,14 +367,22 @@ class FolderClips:
             raise ValueError(f"The clean source {self.root} holds no videos, frame folders or images: add "
                              f"some (mp4/avi/mkv..., folders of png/jpg frames, or png/jpg photos).")
 
+    @property
+    def has_photos(self) -> bool:
+        """Whether some item is a still photo, the only kind a virtual camera moves over."""
+        return any(kind == "photo" for kind, _ in self.items)
+
     def clip(self, index: int, frames: int, height: int | None, width: int | None,
-             rng: np.random.Generator) -> np.ndarray:
-        """Clean clip number ``index``: (T, H, W, 3) float32 in [0, 1] (source size if H, W are None)."""
+             rng: np.random.Generator, camera: CameraMotion = CameraMotion()) -> np.ndarray:
+        """Clean clip number ``index``: (T, H, W, 3) float32 in [0, 1] (source size if H, W are None).
+
+        ``camera`` bounds the move over a photo; videos and frame folders keep the motion they were filmed with.
+        """
         kind, source = self.items[index % len(self.items)]
         if kind == "photo":
             image = read_frames([source])[0]
             size = (height, width) if height is not None else image.shape[:2]
-            return photo_scene(image, frames, size[0], size[1], rng)
+            return photo_scene(image, frames, size[0], size[1], rng, camera)
         available = self._check_length(kind, source, frames)
         start = int(rng.integers(0, available - frames + 1))
         clip = read_frames(source, start, frames).astype(np.float32) / 255.0

@@ -341,7 +341,7 @@ def add_rain_pair(clean: np.ndarray, params: RainParams | None = None,
 def _clean_clip(index: int, frames: int, height: int | None, width: int | None, scenes: str,
                 source: FolderClips | None, rng: np.random.Generator, camera: CameraMotion) -> np.ndarray:
     if source is not None:
-        return source.clip(index, frames, height, width, rng)
+        return source.clip(index, frames, height, width, rng, camera)
     if height is None or width is None:
         raise ValueError("Procedural and photo scenes need a frame size: give height and width (--size HxW).")
     return scene_clip(scenes, frames, height, width, rng, camera)
@@ -415,8 +415,9 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     Clean clips come from ``clean_source`` (a folder of videos, of per-sequence frame folders, and/or
     of photos; sequence i uses item i mod count) or else from ``scenes`` (see ``training.scenes.SCENE_KINDS``). ``height``/``width`` None keeps the source's size
     (``clean_source`` only). ``drops`` True/False forces lens drops on every/no sequence; None keeps
-    ``params.drop_prob``. ``camera``: how fast the generated scenes' camera may pan, zoom and roll
-    (generated scenes only: a camera other than the default, given with ``clean_source``, is refused). A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
+    ``params.drop_prob``. ``camera``: how fast the camera filming generated scenes and the photos of
+    ``clean_source`` may pan, zoom and roll (a camera other than the default is refused for a
+    ``clean_source`` without photos: its videos and frame folders keep the motion they were filmed with). A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
     called with 1 after each sequence.
     """
     params = params or RainParams()
@@ -424,15 +425,16 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
         params = params.replace(drop_prob=1.0 if drops else 0.0)
     if scenes not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {scenes!r}: choose one of {', '.join(SCENE_KINDS)}.")
-    if clean_source is not None and camera != CameraMotion():
-        raise ValueError("The camera's motion (--camera-speed, --camera-zoom, --camera-roll) applies to generated "
-                         "scenes only: clean material (--clean) keeps the motion it was filmed with.")
     if n_sequences < 1 or frames < 1:
         raise ValueError(f"Need at least one sequence of one frame, got {n_sequences} sequences of {frames}.")
     if (height is None) != (width is None) or (height is not None and min(height, width) < 8):
         raise ValueError(f"Frame size {height}x{width} is invalid: give both height and width, each >= 8.")
     source = FolderClips(clean_source) if clean_source is not None else None
     if source is not None:
+        if camera != CameraMotion() and not source.has_photos:
+            raise ValueError(f"The camera's motion (--camera-speed, --camera-zoom, --camera-roll) moves over "
+                             f"generated scenes and photos, and the --clean folder {clean_source} holds no photos: its videos and frame "
+                             f"folders keep the motion they were filmed with. Drop the camera options.")
         source.check(frames)
     out = Path(out_root)
     _check_output(out, overwrite)

@@ -1,6 +1,7 @@
 """Synthetic rain, clean scenes, synthetic datasets on disk and the ``rainmamba synth`` command."""
 from __future__ import annotations
 
+import json
 
 import cv2
 import numpy as np
@@ -301,6 +302,30 @@ def test_a_camera_motion_with_clean_material_is_refused_not_ignored(tmp_path, op
                                        "--clean", str(tmp_path / "clips"), option, "12"])
     assert result.exit_code != 0 and option in result.output and "--clean" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_the_camera_options_move_over_photos_in_a_clean_folder(tmp_path):
+    from training.scenes import CameraMotion, FolderClips
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    texture = np.random.default_rng(3).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    cv2.imwrite(str(photos / "texture.png"), texture)
+    fast = CameraMotion(pan=24.0, zoom=0.4, roll=20.0)
+    source = FolderClips(photos)
+    assert source.has_photos
+    image = read_frames([photos / "texture.png"])[0]
+    moved = source.clip(0, 4, 40, 48, np.random.default_rng([5, 0]), fast)
+    np.testing.assert_array_equal(moved, photo_scene(image, 4, 40, 48, np.random.default_rng([5, 0]), fast))
+    default = source.clip(0, 4, 40, 48, np.random.default_rng([5, 0]))
+    np.testing.assert_array_equal(default, photo_scene(image, 4, 40, 48, np.random.default_rng([5, 0])))
+    assert not np.array_equal(moved, default)
+
+    result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", "-t", "4", "--size", "40x48",
+                                       "--clean", str(photos), "--camera-speed", "24", "--no-drops"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "synth.json").read_text())
+    assert record["camera"]["pan"] == 24.0
 
 
 def test_synth_help_teaches():
