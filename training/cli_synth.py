@@ -114,6 +114,11 @@ def _prob_option(name: str, what: str):
                    "filmed at 480p or above moves much faster than a small training clip at the defaults.")
 @click.option("--camera-roll", type=float, default=CameraMotion().roll, show_default=True,
               help="Largest roll of that camera over a sequence, degrees, at least 0.")
+@click.option("--camera-closeup", type=float, default=CameraMotion().closeup, show_default=True,
+              help="Closest framing of that camera, as a multiple of the widest one (which shows nearly the "
+                   "whole scene or photo), at least 1; each sequence draws its framing between the two. A "
+                   "photo framed whole in a small training frame is shrunk several times, far finer than "
+                   "480p footage of it: 8 also films photos at their own scale and closer.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,
@@ -156,7 +161,7 @@ def _prob_option(name: str, what: str):
 @click.option("--overwrite", is_flag=True,
               help="Replace rainy/, clean/ and synth.json of a non-empty OUT_DIR.")
 def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_speed: float,
-                  camera_zoom: float, camera_roll: float, sequences: int,
+                  camera_zoom: float, camera_roll: float, camera_closeup: float, sequences: int,
                   frames: int, size: tuple[int, int] | None, seed: int, drops: bool | None, diverse: bool,
                   overwrite: bool, **rain) -> None:
     """Render temporally coherent synthetic rain and write a paired dataset to OUT_DIR.
@@ -177,6 +182,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/diverse --scenes mixed --diverse --clean-prob 0.15
       rainmamba synth data/fastcam --scenes varied --camera-speed 24 --clean-prob 0.3
       rainmamba synth data/zoomcam --scenes varied --camera-zoom 50 --camera-roll 24
+      rainmamba synth data/closeup --scenes varied --camera-closeup 8
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """
     overrides = dict(DIVERSE) if diverse else {}
@@ -186,7 +192,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
                                  param_hint="--size")
     try:
         params = dataclasses.replace(_DEFAULTS, **overrides)
-        camera = CameraMotion(pan=camera_speed, zoom=camera_zoom / 100, roll=camera_roll)
+        camera = CameraMotion(pan=camera_speed, zoom=camera_zoom / 100, roll=camera_roll, closeup=camera_closeup)
         from tqdm import tqdm
 
         with tqdm(total=sequences, unit="seq", desc="synth", disable=None) as bar:

@@ -47,13 +47,17 @@ class CameraMotion:
     """How fast the virtual camera may move; each clip draws its own motion up to these bounds.
 
     ``pan``: the fastest pan, output pixels per frame. ``zoom``: the largest relative zoom change over a
-    clip (0.15: up to 15% in or out). ``roll``: the largest roll over a clip, degrees. The defaults are the
-    camera every earlier synthetic set was filmed with.
+    clip (0.15: up to 15% in or out). ``roll``: the largest roll over a clip, degrees. ``closeup``: the
+    closest framing, as a multiple of the widest one (which shows nearly the whole scene); each clip frames
+    its scene between the two. The widest framing shrinks a photo to fit a small training frame, so
+    its texture comes out far finer than in 480p footage of it; a larger ``closeup`` films it at its own
+    scale or closer. The defaults are the camera every earlier synthetic set was filmed with.
     """
 
     pan: float = DEFAULT_CAMERA_SPEED
     zoom: float = 0.15
     roll: float = 4.0
+    closeup: float = 1.6
 
     def __post_init__(self) -> None:
         if not (0 <= self.pan < math.inf):
@@ -64,6 +68,9 @@ class CameraMotion:
                              f"{self.zoom * 100:g}%.")
         if not (0 <= self.roll < math.inf):
             raise ValueError(f"The camera roll (--camera-roll) must be a number of at least 0 degrees, got {self.roll}.")
+        if not (1 <= self.closeup < math.inf):
+            raise ValueError(f"The camera close-up (--camera-closeup) must be a number of at least 1 (the widest "
+                             f"framing), got {self.closeup}.")
 
 
 def camera_clip(canvas: np.ndarray, frames: int, height: int, width: int,
@@ -72,7 +79,7 @@ def camera_clip(canvas: np.ndarray, frames: int, height: int, width: int,
     bounds: (T, H, W, 3)."""
     canvas_h, canvas_w = canvas.shape[:2]
     fit = max(height / (0.9 * canvas_h), width / (0.9 * canvas_w))   # output px per canvas px
-    scale0 = fit * rng.uniform(1.0, 1.6)
+    scale0 = fit * rng.uniform(1.0, camera.closeup)
     scale1 = scale0 * (1 + rng.uniform(-camera.zoom, camera.zoom))
     scales = np.maximum(np.linspace(scale0, scale1, frames), fit)
     rolls = np.deg2rad(np.linspace(0, rng.uniform(-camera.roll, camera.roll), frames) + rng.uniform(-3, 3))

@@ -416,7 +416,7 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     of photos; sequence i uses item i mod count) or else from ``scenes`` (see ``training.scenes.SCENE_KINDS``). ``height``/``width`` None keeps the source's size
     (``clean_source`` only). ``drops`` True/False forces lens drops on every/no sequence; None keeps
     ``params.drop_prob``. ``camera``: how fast the camera filming generated scenes and the photos of
-    ``clean_source`` may pan, zoom and roll (a camera other than the default is refused for a
+    ``clean_source`` may pan, zoom and roll, and how close it may frame them (a camera other than the default is refused for a
     ``clean_source`` without photos: its videos and frame folders keep the motion they were filmed with). A non-empty ``out_root`` is refused unless ``overwrite``. ``progress`` is
     called with 1 after each sequence.
     """
@@ -432,7 +432,7 @@ def write_synthetic_dataset(out_root: str | os.PathLike, n_sequences: int, frame
     source = FolderClips(clean_source) if clean_source is not None else None
     if source is not None:
         if camera != CameraMotion() and not source.has_photos:
-            raise ValueError(f"The camera's motion (--camera-speed, --camera-zoom, --camera-roll) moves over "
+            raise ValueError(f"The camera (--camera-speed, --camera-zoom, --camera-roll, --camera-closeup) films "
                              f"generated scenes and photos, and the --clean folder {clean_source} holds no photos: its videos and frame "
                              f"folders keep the motion they were filmed with. Drop the camera options.")
         source.check(frames)

@@ -206,8 +206,28 @@ def test_the_camera_zooms_and_rolls_up_to_the_bounds_asked():
     assert roll.max() > 12 and roll.max() < 28 and np.median(roll_zoom) < 0.02
 
 
+def test_a_closer_camera_films_a_smaller_part_of_the_scene():
+    from training.scenes import CameraMotion, camera_clip
+
+    # a canvas whose value is its x coordinate: a frame's value range is the share of the width it shows
+    canvas = np.repeat(np.linspace(0, 1, 400, dtype=np.float32)[None, :, None], 300, 0).repeat(3, 2)
+
+    def shown(camera):
+        return np.array([np.ptp(camera_clip(canvas, 2, 48, 48, rng(seed), camera)[0, 24, :, 0])
+                         for seed in range(12)])
+
+    wide, close = shown(CameraMotion(pan=0)), shown(CameraMotion(pan=0, closeup=8))
+    fit = 48 / (0.9 * 300)                         # output pixels per canvas pixel at the widest framing
+    assert wide.max() <= 48 / fit / 400 + 0.01 and wide.min() > 48 / (1.7 * fit) / 400
+    assert np.median(close) < 0.5 * np.median(wide) and close.min() > 48 / (8.5 * fit) / 400
+    np.testing.assert_array_equal(camera_clip(canvas, 2, 48, 48, rng(3), CameraMotion()),
+                                  camera_clip(canvas, 2, 48, 48, rng(3), CameraMotion(closeup=1.6)))
+
+
 @pytest.mark.parametrize("changes, option", [({"pan": -1}, "--camera-speed"), ({"pan": float("nan")}, "--camera-speed"),
-                                             ({"zoom": 1.0}, "--camera-zoom"), ({"roll": -2}, "--camera-roll")])
+                                             ({"zoom": 1.0}, "--camera-zoom"), ({"roll": -2}, "--camera-roll"),
+                                             ({"closeup": 0.5}, "--camera-closeup"),
+                                             ({"closeup": float("inf")}, "--camera-closeup")])
 def test_a_bad_camera_motion_names_its_option(changes, option):
     from training.scenes import CameraMotion
 
@@ -286,13 +306,14 @@ def test_synth_command_writes_a_generic_tree(tmp_path):
     (["--camera-speed", "nan"], "--camera-speed"),
     (["--camera-zoom", "100"], "--camera-zoom"),
     (["--camera-roll", "-1"], "--camera-roll"),
+    (["--camera-closeup", "0.9"], "--camera-closeup"),
 ])
 def test_synth_command_rejects_bad_options(tmp_path, args, message):
     result = CliRunner().invoke(main, ["synth", str(tmp_path / "out"), "-n", "1", *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("option", ["--camera-speed", "--camera-zoom", "--camera-roll"])
+@pytest.mark.parametrize("option", ["--camera-speed", "--camera-zoom", "--camera-roll", "--camera-closeup"])
 def test_a_camera_motion_with_clean_material_is_refused_not_ignored(tmp_path, option):
     clips = tmp_path / "clips" / "seq"
     clips.mkdir(parents=True)
