@@ -5,12 +5,21 @@ BIN := $(VENV)/bin
 
 .PHONY: setup test demo bench clean
 
-setup: $(VENV)/.installed
+# the package is installed as a copy, so a change to its code or shipped weights reinstalls it: without
+# that, `make demo` would run the weights of the last install
+PACKAGE_FILES := $(wildcard models/*.py models/*/*.py models/weights/* training/*.py vsrainmamba/*.py \
+                   opencv_filter/*.py)
+
+setup: $(VENV)/.package
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install '.[dev]'
+	touch $@
+
+$(VENV)/.package: $(VENV)/.installed $(PACKAGE_FILES)
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall .
 	touch $@
 
 test: setup
