@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 .PHONY: setup test demo bench clean
 
 # the package is installed as a copy, so a change to its code or shipped weights reinstalls it: without
-# that, `make demo` would run the weights of the last install
+# that, `make demo` would run the weights of the last install (no build isolation: it works offline)
 PACKAGE_FILES := $(wildcard models/*.py models/*/*.py models/weights/* training/*.py vsrainmamba/*.py \
-                   opencv_filter/*.py)
+                   vsrainmamba/README.md vsrainmamba/plugin/*.c opencv_filter/*.py)
 
 setup: $(VENV)/.package
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 	touch $@
 
 $(VENV)/.package: $(VENV)/.installed $(PACKAGE_FILES)
-	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall .
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall --no-build-isolation .
 	touch $@
 
 test: setup

@@ -118,7 +118,8 @@ def _prob_option(name: str, what: str):
               help="Closest framing of that camera, as a multiple of the widest one (which shows nearly the "
                    "whole scene or photo), at least 1; each sequence draws its framing between the two. A "
                    "photo framed whole in a small training frame is shrunk several times, far finer than "
-                   "480p footage of it: 8 also films photos at their own scale and closer.")
+                   "480p footage of it: 8 films scikit-image's 512-pixel photos in a 128x128 frame at up to "
+                   "twice their own scale.")
 @click.option("--sequences", "-n", type=click.IntRange(min=1), default=100, show_default=True,
               help="Number of sequences to write.")
 @click.option("--frames", "-t", type=click.IntRange(min=1), default=10, show_default=True,
