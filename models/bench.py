@@ -310,4 +310,7 @@ def _bench_network(presets: list[str], sizes: list[str], frame_counts: list[int]
 
 
 if __name__ == "__main__":
+    from .memory import keep_large_tensors_on_the_heap
+
+    keep_large_tensors_on_the_heap()   # as `rainmamba bench` does, so both measure the same process
     bench_command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import entry_points
+from . import entry_points, memory
 
 GROUP = "rainmamba.commands"
 
@@ -60,6 +60,7 @@ def main() -> None:
       rainmamba models import VRDS.pth --preset vrds  # install the authors' weights
       rainmamba derain rainy.mp4 clean.mp4 --model vrds
     """
+    memory.keep_large_tensors_on_the_heap()   # this process is ours: whole-frame tensors reuse memory
 
 
 if __name__ == "__main__":

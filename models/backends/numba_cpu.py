@@ -29,8 +29,7 @@ def available() -> bool:
             _state["error"] = "numba is not installed (pip install numba)"
         else:
             try:
-                from . import numba_kernel
-                _state["kernel"] = numba_kernel.scan_kernel
+                from . import numba_kernel  # noqa: F401  (compiles or loads the kernels)
                 _state["ok"] = True
             except (ImportError, OSError, RuntimeError) as exc:  # e.g. numba built against another numpy
                 _state["error"] = f"numba does not import ({type(exc).__name__}: {exc})"
@@ -96,12 +95,14 @@ def _padded(v: Tensor | None, padded_dim: int, fill: float = 0.0) -> np.ndarray:
 _NONE = np.zeros(0, np.float32)
 
 
-def follow_torch_threads() -> None:
+def follow_torch_threads() -> int:
     """Run numba's kernels on as many threads as torch uses, so ``torch.set_num_threads`` (``--threads``)
-    is one knob for both pools (numba's own default is every core, whatever torch was told)."""
+    is one knob for both pools (numba's own default is every core, whatever torch was told); returns it."""
     from ._numba import numba
 
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
+    return threads
 
 
 def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
@@ -120,19 +121,20 @@ def selective_scan_numba(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tens
     """
     if not available():
         raise RuntimeError(f"The numba scan cannot run: {unavailable_reason()}.")
-    from .numba_kernel import LANES
+    from .numba_kernel import LANES, lanes_for, scan_kernels
 
     batch, dim, length = u.shape
-    padded = -(-dim // LANES) * LANES            # the kernel runs whole blocks of LANES channels
+    padded = -(-dim // LANES) * LANES            # the kernels run whole blocks of at least LANES channels
     target = _rows_in_place(out) if out is not None and dim == padded else None
     result, out_col = target if target is not None else (np.empty((batch, length, padded), np.float32), 0)
     (u_rows, u_col), (delta_rows, delta_col) = _rows(u, padded), _rows(delta, padded)
     (b_rows, b_col), (c_rows, c_col) = _rows(B, B.shape[1]), _rows(C, C.shape[1])
     z_rows, z_col = _rows(z, padded) if z is not None else (_NONE.reshape(0, 0, 0), 0)
     cols = np.array([u_col, delta_col, b_col, c_col, z_col, out_col], np.int64)
-    follow_torch_threads()
+    threads = follow_torch_threads()
+    kernel = scan_kernels[lanes_for(batch, padded, threads)]
     with LAUNCH_LOCK:
-        _state["kernel"](u_rows, delta_rows, _padded(A, padded, -1.0), b_rows, c_rows, _padded(D, padded), z_rows,
+        kernel(u_rows, delta_rows, _padded(A, padded, -1.0), b_rows, c_rows, _padded(D, padded), z_rows,
                          _padded(delta_bias, padded), cols, bool(delta_softplus), bool(reverse), target is not None,
                          result)
     if target is not None:

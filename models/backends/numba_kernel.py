@@ -2,13 +2,13 @@
 (`conv_silu_kernel`, one pass instead of K multiply-adds and an activation over the whole sequence);
 imported only by ``numba_cpu`` on first use. About the scan:
 
-Each parallel job is one batch item and a block of ``LANES`` channels. Its (d_state, LANES) state
+Each parallel job is one batch item and a block of 16, 32 or 64 channels (``lanes_for``). Its (d_state, lanes) state
 stays in L1 cache while the job walks the sequence once, and every inner loop runs across the channel
 lanes, so the compiler vectorises it without reordering any sum (of the fast-math flags only
 ``contract`` is on: a*b+c may become one fused multiply-add, which rounds once instead of twice;
 nothing is reassociated and inf/nan behave as usual). Both kernels read and write token-major rows
 ((B, L, channels), C-contiguous): a block's inputs at one step are adjacent, one vector load each,
-where channel-major (B, D, L) inputs would need a gather of LANES scalars 4L bytes apart. ``exp`` and
+where channel-major (B, D, L) inputs would need a gather of scalars 4L bytes apart. ``exp`` and
 ``softplus`` are float32 polynomials inlined here (within a few ulp of libm's) because calls to libm
 cannot be vectorised. Bias, softplus, the D skip and the SiLU(z) gate are fused in, so the inputs are
 read once and nothing of size (B, D, L) is made besides the output.
@@ -25,7 +25,8 @@ from numba.extending import intrinsic
 
 from ._numba import numba
 
-LANES = 16  # channels per job: one AVX-512 register or two AVX2 ones of float32
+LANES = 16     # the narrowest block of channels a scan job runs: one AVX-512 register or two AVX2 ones of float32
+LANE_WIDTHS = (64, 32, 16)  # the block widths compiled (scan_kernels), widest first
 
 _F = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4)
@@ -80,9 +81,86 @@ _SIGNATURE = ("void(f4[:, :, ::1], f4[:, :, ::1], f4[:, ::1], f4[:, :, ::1], f4[
 #              D, z, delta_bias, cols (u, delta, B, C, z, out), softplus, reverse, accumulate, out
 
 
+@numba.njit(inline="always", cache=True, fastmath={"contract"})
+def _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out, b, d0, lanes):
+    """One job of the scan: batch item b, channels d0 .. d0 + lanes - 1 (``lanes`` a compile-time constant)."""
+    length, n_state = u.shape[1], A.shape[1]
+    u0, dl0, b0, c0, z0, o0 = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+    has_d, has_z, has_bias = Dv.shape[0] > 0, z.shape[0] > 0, delta_bias.shape[0] > 0
+    h = np.zeros((n_state, lanes), np.float32)
+    a = np.empty((n_state, lanes), np.float32)
+    bias = np.zeros(lanes, np.float32)
+    skip = np.zeros(lanes, np.float32)
+    for j in range(lanes):
+        for n in range(n_state):
+            a[n, j] = A[d0 + j, n]
+        if has_bias:
+            bias[j] = delta_bias[d0 + j]
+        if has_d:
+            skip[j] = Dv[d0 + j]
+    dt = np.empty(lanes, np.float32)
+    x = np.empty(lanes, np.float32)
+    acc = np.empty(lanes, np.float32)
+    for step in range(length):
+        t = length - 1 - step if reverse else step
+        uu = u[b, t, u0 + d0:u0 + d0 + lanes]
+        dd = delta[b, t, dl0 + d0:dl0 + d0 + lanes]
+        for j in range(lanes):
+            dt[j] = dd[j] + bias[j]
+        if softplus:
+            for j in range(lanes):
+                dt[j] = softplus32(dt[j])
+        for j in range(lanes):
+            x[j] = dt[j] * uu[j]
+            acc[j] = 0
+        for n in range(n_state):
+            bn = Bm[b, t, b0 + n]
+            cn = Cm[b, t, c0 + n]
+            for j in range(lanes):
+                hv = exp32(dt[j] * a[n, j]) * h[n, j] + x[j] * bn
+                h[n, j] = hv
+                acc[j] += hv * cn
+        for j in range(lanes):
+            acc[j] += skip[j] * uu[j]
+        if has_z:
+            zz = z[b, t, z0 + d0:z0 + d0 + lanes]
+            for j in range(lanes):
+                acc[j] *= zz[j] / (_ONE + exp32(-zz[j]))
+        row = out[b, t, o0 + d0:o0 + d0 + lanes]
+        if accumulate:
+            for j in range(lanes):
+                row[j] += acc[j]
+        else:
+            for j in range(lanes):
+                row[j] = acc[j]
+
+
+# One compiled kernel per block width: each job's block is its own (d_state, lanes) state, and wider blocks
+# give the core more independent work per step (4 registers of exp and state updates in flight instead of 1)
+# at the price of fewer jobs to spread over the threads (``lanes_for`` picks). Each channel's arithmetic
+# is the same at every width, so every width gives the same bits.
+@numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+def scan_kernel_64(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
+    """``scan_kernel`` in blocks of 64 channels (D a multiple of 64)."""
+    n_blocks = A.shape[0] // 64
+    for job in numba.prange(u.shape[0] * n_blocks):
+        _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
+                    job // n_blocks, (job % n_blocks) * 64, 64)
+
+
+@numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+def scan_kernel_32(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
+    """``scan_kernel`` in blocks of 32 channels (D a multiple of 32)."""
+    n_blocks = A.shape[0] // 32
+    for job in numba.prange(u.shape[0] * n_blocks):
+        _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
+                    job // n_blocks, (job % n_blocks) * 32, 32)
+
+
 @numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
 def scan_kernel(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
-    """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows.
+    """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows, in blocks
+    of LANES channels.
 
     u, delta, z, out: (B, L, .) rows, Bm, Cm: (B, L, .) rows holding the N state inputs; A: (D, N);
     Dv, delta_bias: (D,); D a multiple of LANES (the caller pads). A length-0 Dv, z or delta_bias means
@@ -90,60 +168,22 @@ def scan_kernel(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse,
     y_t = <C_t, h_t> + D u_t, times SiLU(z_t); ``reverse`` walks t from the last step to the first.
     ``accumulate``: out += y (both directions of a bidirectional layer summed where they are written).
     """
-    n_batch, length = u.shape[0], u.shape[1]
-    n_dim, n_state = A.shape
-    u0, dl0, b0, c0, z0, o0 = cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
-    has_d, has_z, has_bias = Dv.shape[0] > 0, z.shape[0] > 0, delta_bias.shape[0] > 0
-    n_blocks = n_dim // LANES
-    for job in numba.prange(n_batch * n_blocks):
-        b = job // n_blocks
-        d0 = (job % n_blocks) * LANES
-        h = np.zeros((n_state, LANES), np.float32)
-        a = np.empty((n_state, LANES), np.float32)
-        bias = np.zeros(LANES, np.float32)
-        skip = np.zeros(LANES, np.float32)
-        for j in range(LANES):
-            for n in range(n_state):
-                a[n, j] = A[d0 + j, n]
-            if has_bias:
-                bias[j] = delta_bias[d0 + j]
-            if has_d:
-                skip[j] = Dv[d0 + j]
-        dt = np.empty(LANES, np.float32)
-        x = np.empty(LANES, np.float32)
-        acc = np.empty(LANES, np.float32)
-        for step in range(length):
-            t = length - 1 - step if reverse else step
-            uu = u[b, t, u0 + d0:u0 + d0 + LANES]
-            dd = delta[b, t, dl0 + d0:dl0 + d0 + LANES]
-            for j in range(LANES):
-                dt[j] = dd[j] + bias[j]
-            if softplus:
-                for j in range(LANES):
-                    dt[j] = softplus32(dt[j])
-            for j in range(LANES):
-                x[j] = dt[j] * uu[j]
-                acc[j] = 0
-            for n in range(n_state):
-                bn = Bm[b, t, b0 + n]
-                cn = Cm[b, t, c0 + n]
-                for j in range(LANES):
-                    hv = exp32(dt[j] * a[n, j]) * h[n, j] + x[j] * bn
-                    h[n, j] = hv
-                    acc[j] += hv * cn
-            for j in range(LANES):
-                acc[j] += skip[j] * uu[j]
-            if has_z:
-                zz = z[b, t, z0 + d0:z0 + d0 + LANES]
-                for j in range(LANES):
-                    acc[j] *= zz[j] / (_ONE + exp32(-zz[j]))
-            row = out[b, t, o0 + d0:o0 + d0 + LANES]
-            if accumulate:
-                for j in range(LANES):
-                    row[j] += acc[j]
-            else:
-                for j in range(LANES):
-                    row[j] = acc[j]
+    n_blocks = A.shape[0] // LANES
+    for job in numba.prange(u.shape[0] * n_blocks):
+        _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
+                    job // n_blocks, (job % n_blocks) * LANES, LANES)
+
+
+scan_kernels = {64: scan_kernel_64, 32: scan_kernel_32, LANES: scan_kernel}
+
+
+def lanes_for(batch: int, dim: int, threads: int) -> int:
+    """The widest block (of LANE_WIDTHS) that divides ``dim`` (a multiple of LANES) and still gives every
+    thread a job: a (1, 64, L) scan on 2 threads runs as 2 jobs of 32 channels, a (1, 128, L) one as 2 of 64."""
+    for lanes in LANE_WIDTHS:
+        if dim % lanes == 0 and batch * (dim // lanes) >= threads:
+            return lanes
+    return LANES
 
 
 CONV_STEPS = 512  # steps per parallel job of the conv

@@ -380,6 +380,31 @@ def test_reverse_scan_equals_the_flipped_forward_scan(backend, with_grad):
 
 
 @needs_numba
+@pytest.mark.parametrize("reverse", [False, True])
+def test_numba_scan_gives_the_same_bits_in_blocks_of_16_32_and_64_channels(reverse, monkeypatch):
+    """Each block width is its own compiled kernel; every width computes each channel the same way."""
+    from models.backends import numba_kernel
+
+    inputs = make_inputs(batch=1, dim=128, length=29, n_state=16, dtype=torch.float32, positive_delta=True)
+    outputs = {}
+    for lanes in numba_kernel.LANE_WIDTHS:
+        monkeypatch.setattr(numba_kernel, "lanes_for", lambda batch, dim, threads, _lanes=lanes: _lanes)
+        outputs[lanes] = numba_cpu.selective_scan_numba(**inputs, delta_softplus=True, reverse=reverse)
+    assert all(torch.equal(outputs[lanes], outputs[16]) for lanes in outputs)
+    wide = {k: v.double() for k, v in inputs.items()}
+    reference = _flipped_reference(wide, True) if reverse else selective_scan_ref(**wide, delta_softplus=True)
+    assert_close_rel(outputs[64], reference, 1e-5, "64-channel blocks")
+
+
+def test_the_scan_runs_the_widest_blocks_that_keep_every_thread_busy():
+    from models.backends.numba_kernel import lanes_for
+
+    assert lanes_for(1, 64, 2) == 32 and lanes_for(1, 128, 2) == 64 and lanes_for(1, 256, 2) == 64
+    assert lanes_for(1, 64, 4) == 16 and lanes_for(1, 64, 8) == 16 and lanes_for(4, 64, 4) == 64
+    assert lanes_for(1, 48, 1) == 16 and lanes_for(2, 96, 2) == 32 and lanes_for(1, 16, 2) == 16
+
+
+@needs_numba
 def test_numba_reverse_scan_reads_strided_views():
     """The reversed numpy views combine with transposed inputs (the layer hands the kernel views)."""
     inputs = make_inputs(dim=17, length=40, dtype=torch.float32)
