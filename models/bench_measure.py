@@ -22,6 +22,7 @@ import torch
 
 from . import scan
 from .bench_profile import of_floor
+from .memory import large_tensors_kept_on_the_heap
 from .sizes import parse_size
 
 Row = dict[str, Any]
@@ -126,7 +127,7 @@ class PeakMemory(contextlib.AbstractContextManager):
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
-    """What the numbers came from: CPU model and cores, torch/numba versions, GPU name."""
+    """What the numbers came from: CPU model and cores, torch/numba versions, GPU name, the allocator setting."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as f:
@@ -134,7 +135,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-        "scan_backends": scan.backend_report(),
+        "scan_backends": scan.backend_report(), "large_tensors_on_the_heap": large_tensors_kept_on_the_heap(),
     }
     with contextlib.suppress(ImportError):
         import numba
@@ -303,9 +304,13 @@ def _stream_once(net: torch.nn.Module, size: str, frames: int, device: torch.dev
             "extra_mem_mb": memory.extra / 2**20, "tile": "whole frame" if used == (0, 0) else f"{used[0]}x{used[1]}"}
 
 
-def _stream_in_child(threads: int, model: str, *args: Any) -> dict[str, Any]:
-    """``_stream_once`` for a freshly loaded ``model`` (`load_network`): run in a spawned process by the CPU bench."""
+def _stream_in_child(threads: int, heap: bool, model: str, *args: Any) -> dict[str, Any]:
+    """``_stream_once`` for a freshly loaded ``model`` (`load_network`): run in a spawned process by the CPU bench,
+    with the parent's threads and allocator setting (`models.memory`)."""
     torch.set_num_threads(threads)
+    if heap:
+        from .memory import keep_large_tensors_on_the_heap
+        keep_large_tensors_on_the_heap()
     return _stream_once(load_network(model), *args)
 
 
@@ -318,7 +323,8 @@ def _stream(net: torch.nn.Module, size: str, frames: int, device: torch.device, 
     import concurrent.futures
     import multiprocessing
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_stream_in_child, torch.get_num_threads(), model or net.preset.name, size, frames,
+        return pool.submit(_stream_in_child, torch.get_num_threads(), large_tensors_kept_on_the_heap(),
+                           model or net.preset.name, size, frames,
                            device, dtype, mode, batch_size, backend, tile).result()
 
 

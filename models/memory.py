@@ -20,6 +20,7 @@ import ctypes.util
 import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # mallopt parameters, glibc's malloc.h
+_applied: list[bool] = []
 _GLIBC_VARIABLES = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
@@ -46,4 +47,12 @@ def keep_large_tensors_on_the_heap() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    if libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1):
+        _applied.append(True)
+    return bool(_applied)
+
+
+def large_tensors_kept_on_the_heap() -> bool:
+    """Whether `keep_large_tensors_on_the_heap` has been applied in this process (a process the bench
+    spawns to measure the engine applies it too, so that it measures what the command runs)."""
+    return bool(_applied)
