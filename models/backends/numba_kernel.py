@@ -12,9 +12,9 @@ where channel-major (B, D, L) inputs would need a gather of scalars 4L bytes apa
 ``softplus`` are float32 polynomials inlined here (within a few ulp of libm's) because calls to libm
 cannot be vectorised. Bias, softplus, the D skip and the SiLU(z) gate are fused in, so the inputs are
 read once and nothing of size (B, D, L) is made besides the output.
-Compiled when this module is first imported (``numba_cpu`` imports it on first use), cached on
-disk (``cache=True``); everything the kernel uses is defined at module level so that the cache is
-found again.
+The conv kernel is compiled when this module is first imported (``numba_cpu`` imports it on first use),
+each width of the scan kernel on its first call; all are cached on disk (``cache=True``). Everything the
+kernels use is defined at module level so that the cache is found again.
 """
 from __future__ import annotations
 
@@ -138,8 +138,10 @@ def _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse,
 # One compiled kernel per block width: each job's block is its own (d_state, lanes) state, and wider blocks
 # give the core more independent work per step (4 registers of exp and state updates in flight instead of 1)
 # at the price of fewer jobs to spread over the threads (``lanes_for`` picks). Each channel's arithmetic
-# is the same at every width, so every width gives the same bits.
-@numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+# is the same at every width, so every width gives the same bits. Each is compiled on its first call (then
+# cached on disk), so a first run compiles only the widths it uses; `selective_scan_numba` hands them only
+# C-contiguous float32 rows, so each compiles once, for the types of _SIGNATURE.
+@numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
 def scan_kernel_64(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
     """``scan_kernel`` in blocks of 64 channels (D a multiple of 64)."""
     n_blocks = A.shape[0] // 64
@@ -148,7 +150,7 @@ def scan_kernel_64(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, rever
                     job // n_blocks, (job % n_blocks) * 64, 64)
 
 
-@numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+@numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
 def scan_kernel_32(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
     """``scan_kernel`` in blocks of 32 channels (D a multiple of 32)."""
     n_blocks = A.shape[0] // 32
@@ -157,7 +159,7 @@ def scan_kernel_32(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, rever
                     job // n_blocks, (job % n_blocks) * 32, 32)
 
 
-@numba.njit(_SIGNATURE, parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+@numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
 def scan_kernel(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
     """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows, in blocks
     of LANES channels.

@@ -396,6 +396,25 @@ def test_numba_scan_gives_the_same_bits_in_blocks_of_16_32_and_64_channels(rever
     assert_close_rel(outputs[64], reference, 1e-5, "64-channel blocks")
 
 
+@needs_numba
+def test_each_scan_width_compiles_once_for_the_rows_it_is_meant_for():
+    """The widths compile on first call: whatever layout, optional input or ``out`` a caller uses, the wrapper
+    hands each kernel the same C-contiguous float32 types (a second signature would be a slow, silent recompile)."""
+    from numba.core import sigutils
+
+    from models.backends import numba_kernel
+
+    for dim in (16, 64, 128, 20):
+        inputs = make_inputs(batch=1, dim=dim, length=19, n_state=16, dtype=torch.float32, positive_delta=True)
+        token = {k: _token_major(v) if v.dim() == 3 else v for k, v in inputs.items()}
+        for given in (inputs, token, {k: v for k, v in inputs.items() if k not in ("z", "D", "delta_bias")}):
+            numba_cpu.selective_scan_numba(**given, delta_softplus=True)
+        numba_cpu.selective_scan_numba(**token, reverse=True, out=torch.zeros(1, 19, dim).transpose(1, 2))
+    expected = tuple(sigutils.normalize_signature(numba_kernel._SIGNATURE)[0])
+    for lanes, kernel in numba_kernel.scan_kernels.items():
+        assert kernel.signatures == [expected], f"{lanes}-channel kernel compiled for {kernel.signatures}"
+
+
 def test_the_scan_runs_the_widest_blocks_that_keep_every_thread_busy():
     from models.backends.numba_kernel import lanes_for
 
