@@ -16,7 +16,7 @@ then stays near its peak until it exits.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # mallopt parameters, glibc's malloc.h
@@ -24,14 +24,16 @@ _applied: list[bool] = []
 _GLIBC_VARIABLES = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (it has ``mallopt`` and ``gnu_get_libc_version``), else None."""
-    name = ctypes.util.find_library("c")
+@functools.cache
+def glibc() -> ctypes.CDLL | None:
+    """The C library this process runs on when it is glibc, else None (musl, macOS, Windows): the one lookup
+    of the allocator's controls (``mallopt`` here, ``malloc_trim`` in the VapourSynth filter)."""
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        libc.gnu_get_libc_version   # glibc only: musl, macOS and Windows have no such function
+        libc = ctypes.CDLL(None)    # the symbols already loaded in this process
+        libc.gnu_get_libc_version   # glibc only
         libc.mallopt
-    except (OSError, AttributeError):
+        libc.malloc_trim
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no CDLL(None)
         return None
     return libc
 
@@ -44,7 +46,7 @@ def keep_large_tensors_on_the_heap() -> bool:
     """
     if any(name in os.environ for name in _GLIBC_VARIABLES):
         return False
-    libc = _glibc()
+    libc = glibc()
     if libc is None:
         return False
     if libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1):

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import ctypes
 import itertools
-import sys
 from collections.abc import Callable
+
+from models.memory import glibc
 
 TRIM_EVERY = 32
 
 
 def find_malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim`` from the C library already loaded in this process, or None."""
-    if not sys.platform.startswith("linux"):
+    libc = glibc()
+    if libc is None:
         return None
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
+    trim = libc.malloc_trim
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim

@@ -42,7 +42,7 @@ def _probe(mode: str, **env: str) -> tuple[str, int]:
     return applied, int(mapped)
 
 
-needs_glibc = pytest.mark.skipif(memory._glibc() is None or not hasattr(memory._glibc(), "mallinfo2"),
+needs_glibc = pytest.mark.skipif(memory.glibc() is None or not hasattr(memory.glibc(), "mallinfo2"),
                                  reason="glibc 2.33+ only")
 
 
