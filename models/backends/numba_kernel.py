@@ -141,42 +141,28 @@ def _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse,
 # is the same at every width, so every width gives the same bits. Each is compiled on its first call (then
 # cached on disk), so a first run compiles only the widths it uses; `selective_scan_numba` hands them only
 # C-contiguous float32 rows, so each compiles once, for the types of _SIGNATURE.
-@numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
-def scan_kernel_64(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
-    """``scan_kernel`` in blocks of 64 channels (D a multiple of 64)."""
-    n_blocks = A.shape[0] // 64
-    for job in numba.prange(u.shape[0] * n_blocks):
-        _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
-                    job // n_blocks, (job % n_blocks) * 64, 64)
-
-
-@numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
-def scan_kernel_32(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
-    """``scan_kernel`` in blocks of 32 channels (D a multiple of 32)."""
-    n_blocks = A.shape[0] // 32
-    for job in numba.prange(u.shape[0] * n_blocks):
-        _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
-                    job // n_blocks, (job % n_blocks) * 32, 32)
-
-
-@numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
-def scan_kernel(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
-    """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows, in blocks
-    of LANES channels.
+def _scan_kernel_in_blocks_of(lanes: int):
+    """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows, one parallel
+    job per batch item and block of ``lanes`` channels.
 
     u, delta, z, out: (B, L, .) rows, Bm, Cm: (B, L, .) rows holding the N state inputs; A: (D, N);
-    Dv, delta_bias: (D,); D a multiple of LANES (the caller pads). A length-0 Dv, z or delta_bias means
+    Dv, delta_bias: (D,); D a multiple of ``lanes`` (the caller pads). A length-0 Dv, z or delta_bias means
     "not given". Per (b, d): dt = softplus(delta + bias) (if ``softplus``), h_t = exp(dt A) h_{t-1} + dt u_t B_t,
     y_t = <C_t, h_t> + D u_t, times SiLU(z_t); ``reverse`` walks t from the last step to the first.
     ``accumulate``: out += y (both directions of a bidirectional layer summed where they are written).
+    ``lanes`` is a constant of the compiled kernel (numba freezes closure variables), and part of its cache key.
     """
-    n_blocks = A.shape[0] // LANES
-    for job in numba.prange(u.shape[0] * n_blocks):
-        _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
-                    job // n_blocks, (job % n_blocks) * LANES, LANES)
+    @numba.njit(parallel=True, fastmath={"contract"}, cache=True, nogil=True)
+    def scan_kernel(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out):
+        n_blocks = A.shape[0] // lanes
+        for job in numba.prange(u.shape[0] * n_blocks):
+            _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse, accumulate, out,
+                        job // n_blocks, (job % n_blocks) * lanes, lanes)
+    return scan_kernel
 
 
-scan_kernels = {64: scan_kernel_64, 32: scan_kernel_32, LANES: scan_kernel}
+scan_kernels = {lanes: _scan_kernel_in_blocks_of(lanes) for lanes in LANE_WIDTHS}
+scan_kernel = scan_kernels[LANES]   # the narrowest, for any D that is a multiple of LANES
 
 
 def lanes_for(batch: int, dim: int, threads: int) -> int:
