@@ -75,7 +75,9 @@ def _console(label: str) -> Iterator[None]:
 
     opencv_level, ffmpeg_level = cv2.utils.logging.getLogLevel(), av.logging.get_level()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our messages say it in one line
-    av.logging.set_level(av.logging.ERROR)
+    # FFmpeg logs nothing: PyAV's Python log callback takes the GIL from FFmpeg's decoder threads, which deadlocks
+    # when the main thread frees a frame-threaded decoder (holding the GIL) while one of them logs an error
+    av.logging.set_level(None)
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread: keep the default

@@ -316,3 +316,22 @@ def test_a_late_start_time_is_kept(tmp_path, suffix, pts):
     assert result.exit_code == 0, result.output
     assert decode(tmp_path / f"clean{suffix}")["times"] == pytest.approx(decode(source)["times"], abs=1e-6)
     assert decode(source)["times"][0] == pytest.approx(3.6)
+
+
+def test_ffmpeg_logs_through_no_python_callback_while_the_command_runs(tmp_path, monkeypatch):
+    """PyAV's Python log callback takes the GIL from FFmpeg's decoder threads: freeing a frame-threaded decoder
+    while one of them logged deadlocked a run. The command turns FFmpeg's logging off (level None: no callback)
+    and gives the caller's level back afterwards."""
+    seen = []
+    real_job = opencv_filter.cli.derain_job
+    monkeypatch.setattr(opencv_filter.cli, "derain_job",
+                        lambda *args, **kwargs: seen.append(av.logging.get_level()) or real_job(*args, **kwargs))
+    source = encode(tmp_path / "rainy.mkv", smooth_frames(5, SIZE))
+    before = av.logging.get_level()
+    av.logging.set_level(av.logging.WARNING)
+    try:
+        result = derain(source, tmp_path / "out.mkv")
+        assert result.exit_code == 0, result.output
+        assert seen == [None] and av.logging.get_level() == av.logging.WARNING
+    finally:
+        av.logging.set_level(before)
