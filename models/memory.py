@@ -20,7 +20,7 @@ import functools
 import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # mallopt parameters, glibc's malloc.h
-_applied: list[bool] = []
+_applied = False   # set once keep_large_tensors_on_the_heap has taken effect in this process
 _GLIBC_VARIABLES = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
@@ -44,17 +44,18 @@ def keep_large_tensors_on_the_heap() -> bool:
     Returns True when applied; False on a C library other than glibc, or when the user has set any of
     glibc's ``MALLOC_*_`` tuning variables (their choice is kept).
     """
+    global _applied
     if any(name in os.environ for name in _GLIBC_VARIABLES):
         return False
     libc = glibc()
     if libc is None:
         return False
     if libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1):
-        _applied.append(True)
-    return bool(_applied)
+        _applied = True
+    return _applied
 
 
 def large_tensors_kept_on_the_heap() -> bool:
     """Whether `keep_large_tensors_on_the_heap` has been applied in this process (a process the bench
     spawns to measure the engine applies it too, so that it measures what the command runs)."""
-    return bool(_applied)
+    return _applied
