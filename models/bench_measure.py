@@ -22,7 +22,7 @@ import torch
 
 from . import scan
 from .bench_profile import of_floor
-from .memory import large_tensors_kept_on_the_heap
+from .memory import keep_large_tensors_on_the_heap, large_tensors_kept_on_the_heap
 from .sizes import parse_size
 
 Row = dict[str, Any]
@@ -309,7 +309,6 @@ def _stream_in_child(threads: int, heap: bool, model: str, *args: Any) -> dict[s
     with the parent's threads and allocator setting (`models.memory`)."""
     torch.set_num_threads(threads)
     if heap:
-        from .memory import keep_large_tensors_on_the_heap
         keep_large_tensors_on_the_heap()
     return _stream_once(load_network(model), *args)
 

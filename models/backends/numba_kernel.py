@@ -75,8 +75,9 @@ def softplus32(x):
 # Every (B, D, L) operand comes as its token-major rows: a C-contiguous (B, L, W) array whose columns
 # cols[i] .. cols[i] + D - 1 hold the operand's D channels (W > D for a slice of a wider projection, such as
 # z in in_proj's output, read in place). With unit strides known at compile time, one step of a block of
-# channels is one vector load per operand; read through runtime strides it is a gather.
-_SIGNATURE = ("void(f4[:, :, ::1], f4[:, :, ::1], f4[:, ::1], f4[:, :, ::1], f4[:, :, ::1], "   # u, delta, A, B, C
+# channels is one vector load per operand; read through runtime strides it is a gather. These are the types
+# each scan kernel is compiled for (tests/models/test_scan.py checks that no other is ever compiled).
+SCAN_SIGNATURE = ("void(f4[:, :, ::1], f4[:, :, ::1], f4[:, ::1], f4[:, :, ::1], f4[:, :, ::1], "   # u, delta, A, B, C
               "f4[::1], f4[:, :, ::1], f4[::1], i8[::1], b1, b1, b1, f4[:, :, ::1])")
 #              D, z, delta_bias, cols (u, delta, B, C, z, out), softplus, reverse, accumulate, out
 
@@ -140,7 +141,7 @@ def _scan_block(u, delta, A, Bm, Cm, Dv, z, delta_bias, cols, softplus, reverse,
 # at the price of fewer jobs to spread over the threads (``lanes_for`` picks). Each channel's arithmetic
 # is the same at every width, so every width gives the same bits. Each is compiled on its first call (then
 # cached on disk), so a first run compiles only the widths it uses; `selective_scan_numba` hands them only
-# C-contiguous float32 rows, so each compiles once, for the types of _SIGNATURE.
+# C-contiguous float32 rows, so each compiles once, for the types of SCAN_SIGNATURE.
 def _scan_kernel_in_blocks_of(lanes: int):
     """The whole selective scan of mamba_ssm in one pass over the sequence, on token-major rows, one parallel
     job per batch item and block of ``lanes`` channels.
@@ -162,7 +163,6 @@ def _scan_kernel_in_blocks_of(lanes: int):
 
 
 scan_kernels = {lanes: _scan_kernel_in_blocks_of(lanes) for lanes in LANE_WIDTHS}
-scan_kernel = scan_kernels[LANES]   # the narrowest, for any D that is a multiple of LANES
 
 
 def lanes_for(batch: int, dim: int, threads: int) -> int:

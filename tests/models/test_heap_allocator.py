@@ -17,13 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import ctypes, sys
 import numpy as np
-from models.memory import keep_large_tensors_on_the_heap, large_tensors_kept_on_the_heap
+from models.memory import glibc, keep_large_tensors_on_the_heap, large_tensors_kept_on_the_heap
 
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-libc = ctypes.CDLL("libc.so.6")
+libc = glibc()
 libc.mallinfo2.restype = Info
 applied = keep_large_tensors_on_the_heap() if sys.argv[1] == "apply" else None
 before = libc.mallinfo2().hblkhd

@@ -410,7 +410,7 @@ def test_each_scan_width_compiles_once_for_the_rows_it_is_meant_for():
         for given in (inputs, token, {k: v for k, v in inputs.items() if k not in ("z", "D", "delta_bias")}):
             numba_cpu.selective_scan_numba(**given, delta_softplus=True)
         numba_cpu.selective_scan_numba(**token, reverse=True, out=torch.zeros(1, 19, dim).transpose(1, 2))
-    expected = tuple(sigutils.normalize_signature(numba_kernel._SIGNATURE)[0])
+    expected = tuple(sigutils.normalize_signature(numba_kernel.SCAN_SIGNATURE)[0])
     for lanes, kernel in numba_kernel.scan_kernels.items():
         assert kernel.signatures == [expected], f"{lanes}-channel kernel compiled for {kernel.signatures}"
 
