@@ -18,6 +18,7 @@ from . import bench_measure as bm
 from . import bench_sections, backends, scan
 from .atomic import WriteError, check_writable, write_atomic
 from .options import CLI, parse_dtype, resolve_device
+from .presets import PRESETS
 from .sizes import parse_size
 
 SCAN_SHAPE_VRDS = (20480, 256, 16)   # L = 5 x 64 x 64 tokens at H/4 of a 256 tile, d_inner = 2C, d_state
@@ -104,7 +105,7 @@ def render(rows: list[dict[str, Any]], markdown: bool = False,
                    "shapes (B=4, L=5x16x16, d_inner=64): the per-step loop against the chunked PyTorch scan.")
 @click.option("--presets", default="tiny", show_default=True,
               help="Comma list of networks to time: shipped (the default model, trained weights) or a preset "
-                   "(tiny, vrds, lwdds, rainvidss, rainsynall100; random weights), or 'none'.")
+                   f"({', '.join(PRESETS)}; random weights), or 'none'.")
 @click.option("--windows/--no-windows", "do_windows", default=True, show_default=True,
               help="Time one window of each preset (ours vs the authors' forward).")
 @click.option("--sizes", default="240p", show_default=True,

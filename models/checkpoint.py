@@ -196,7 +196,9 @@ def infer_preset(ckpt: Checkpoint, preset: str | Preset | None = None) -> Preset
     channels = _channels(ckpt.state_dict)
     if channels == 64:
         return PRESETS["rainsynall100"]
-    candidates = [n for n, p in PRESETS.items() if p.arch.num_features == channels] or list(PRESETS)
+    shapes = {k: tuple(v.shape) for k, v in ckpt.state_dict.items()}
+    candidates = ([n for n in PRESETS if _fits(n, shapes)]
+                  or [n for n, p in PRESETS.items() if p.arch.num_features == channels] or list(PRESETS))
     raise CheckpointError(
         f"Cannot tell which preset this checkpoint is for (C={channels}; it could be {', '.join(candidates)}).",
         f"Pass preset='{candidates[0]}' (the preset the weights were trained with).", presets=tuple(candidates))

@@ -8,7 +8,7 @@ import click
 
 from .checkpoint import CheckpointError, check_loadable, infer_preset, read_checkpoint
 from .presets import PRESETS
-from .registry import DEFAULT_MODEL_FILE, import_official, installed_weights, model_dir
+from .registry import DEFAULT_MODEL_FILE, default_model_preset, import_official, installed_weights, model_dir
 
 
 @click.group("models")
@@ -29,12 +29,15 @@ def list_command() -> None:
     """Show every preset, its window and tile, and whether weights are installed."""
     installed = installed_weights()
     click.echo(f"model directory: {model_dir()}")
-    shipped = DEFAULT_MODEL_FILE if DEFAULT_MODEL_FILE.is_file() else "missing from this install"
+    default_preset = default_model_preset()
+    shipped = (f"{DEFAULT_MODEL_FILE} (preset {default_preset})" if DEFAULT_MODEL_FILE.is_file()
+               else "missing from this install")
     click.echo(f"default model:   {shipped}\n")
     click.echo(f"{'preset':<14}{'C':>5}{'T':>4}  {'tile':<9}{'overlap T,H,W':<15}weights")
     for name, p in PRESETS.items():
         where = str(installed[name]) if name in installed else (
-            f"not installed: rainmamba models import {p.weights.file} --preset {name}" if p.weights else "-")
+            f"not installed: rainmamba models import {p.weights.file} --preset {name}" if p.weights else
+            "the default model (no model argument)" if name == default_preset else "-")
         window = p.protocol
         tile = f"{window.tile[0]}x{window.tile[1]}"
         click.echo(f"{name:<14}{p.arch.num_features:>5}{window.frames:>4}  {tile:<9}"

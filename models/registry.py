@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, load, save_checkpoint
+from .checkpoint import CheckpointError, load, read_checkpoint, save_checkpoint
 from .presets import PRESETS, Preset, get_preset
 
 SHIPPED_DIR = Path(__file__).with_name("weights")
-DEFAULT_MODEL_FILE = SHIPPED_DIR / "rainmamba_tiny_synthetic.safetensors"
+DEFAULT_MODEL_FILE = SHIPPED_DIR / "rainmamba_lite_synthetic.safetensors"
 
 
 def model_dir() -> Path:
@@ -47,11 +47,21 @@ def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
 def how_to_get(preset: Preset) -> str:
     """One sentence: where to download ``preset``'s released weights and how to install them."""
     if preset.weights is None:
-        return f"The '{preset.name}' preset has no released weights: train them with `rainmamba train`."
+        shipped = (" The shipped default model is a trained '{0}' network: give no model (or 'default') to use it."
+                   .format(preset.name) if default_model_preset() == preset.name else "")
+        return f"The '{preset.name}' preset has no released weights: train them with `rainmamba train`.{shipped}"
     source = preset.weights
     fetch = f"Run `rainmamba models download {preset.name}`, or download" if source.drive_id else "Download"
     return (f"{fetch} {source.file} from {source.view_url} (listed on {source.page}), then run "
             f"`rainmamba models import {source.file} --preset {preset.name}`.")
+
+
+def default_model_preset() -> str | None:
+    """The preset of the shipped default model (None when this install lacks it)."""
+    if not DEFAULT_MODEL_FILE.is_file():
+        return None
+    preset = read_checkpoint(DEFAULT_MODEL_FILE).preset
+    return preset.name if preset is not None else None
 
 
 def resolve_model(model: "str | os.PathLike | nn.Module | None" = None,

@@ -99,7 +99,8 @@ def _prob_option(name: str, what: str):
 @click.option("--scenes", type=click.Choice(SCENE_KINDS), default="procedural", show_default=True,
               help="Clean clips to use without --clean: procedural scenes, scikit-image's sample photos "
                    "(needs scikit-image), a mix of both, or 'varied': the mix plus a quarter of plain "
-                   "scenes (flat colours, soft gradients, skies) that a model must leave as they are; all "
+                   "scenes (flat colours, soft gradients, skies) that a model must leave as they are, or "
+                   "'foliage': grass, fur and twigs, thin strokes like rain streaks but fixed in the scene; all "
                    "filmed by a moving camera.")
 # the camera options' bounds are checked once, by CameraMotion, whose errors name these options
 @click.option("--camera-speed", type=float, default=DEFAULT_CAMERA_SPEED, show_default=True,

@@ -12,13 +12,15 @@ from typing import Any
 
 import click
 
+from models.presets import PRESETS
+
 from .config import AMP_MODES, TrainConfig
 
 _PAIR = click.Tuple([int, int])
 
 # (field, click type, help); the option is --field-with-dashes. Flags are listed in _FLAGS.
 _OPTIONS: list[tuple[str, Any, str]] = [
-    ("preset", str, "Network preset: vrds, lwdds, rainvidss, rainsynall100 or tiny (default: from --init)."),
+    ("preset", str, f"Network preset: {', '.join(PRESETS)} (default: from --init)."),
     ("data", str, "Training data root."),
     ("layout", str, "Data layout: vrds, lwdds, rainvidss, rainsynall100, nturain, generic, videos [generic]."),
     ("split", str, "Which split of the layout to train on [train]."),

@@ -23,12 +23,14 @@ import numpy as np
 from .datasets import read_frames
 from opencv_filter.media import count_frames, is_image_file, is_video_file, list_frame_files, natural_key
 
-__all__ = ["CameraMotion", "FolderClips", "SCENE_KINDS", "SKIMAGE_PHOTOS", "camera_clip", "load_skimage_photo", "photo_scene",
-           "plain_scene", "procedural_scene", "scene_clip", "value_noise"]
+__all__ = ["CameraMotion", "FolderClips", "SCENE_KINDS", "SKIMAGE_PHOTOS", "camera_clip", "foliage_scene",
+           "load_skimage_photo", "photo_scene", "plain_scene", "procedural_scene", "scene_clip", "value_noise"]
 
 # what ``rainmamba synth --scenes`` offers; "varied" adds plain, low-texture scenes (flat colours, soft
-# gradients, skies) to "mixed", so that a model sees large areas it must leave exactly as they are
-SCENE_KINDS = ("procedural", "photos", "mixed", "varied")
+# gradients, skies) to "mixed", so that a model sees large areas it must leave exactly as they are;
+# "foliage" is grass, fur and twigs: thin strokes brighter or darker than their ground, which look like
+# rain in one frame but move with the scene
+SCENE_KINDS = ("procedural", "photos", "mixed", "varied", "foliage")
 _PLAIN_SHARE = 0.25           # of "varied" clips; the rest split evenly between photos and procedural
 
 # colour photographs shipped with scikit-image (skimage.data) that make good rain backgrounds
@@ -271,6 +273,47 @@ def plain_scene(frames: int, height: int, width: int, rng: np.random.Generator,
     return np.clip(clip, 0, 1)
 
 
+def foliage_canvas(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A still (H, W, 3) float32 image of grass, fur or twigs: thousands of thin strokes, 1-3 px wide and a
+    few to tens of px long, over a textured ground, each lighter or darker than it.
+
+    Grass stands near vertical, fur lies in one combed direction, twigs point anywhere; colours are greens,
+    browns or greys (the grey of a monochrome photo). Strokes as thin and bright as rain streaks, but fixed in
+    the scene: the camera moves them, nothing else does.
+    """
+    style = rng.choice(["grass", "fur", "twigs"])
+    palette = rng.choice(["green", "brown", "grey"])
+    hue = {"green": (0.7, 1.0, 0.45), "brown": (1.0, 0.8, 0.55), "grey": (1.0, 1.0, 1.0)}[palette]
+    tint = np.array(hue, np.float32) * rng.uniform(0.9, 1.1, 3).astype(np.float32)
+    tint = tint if palette != "grey" else np.ones(3, np.float32)
+    ground = value_noise(rng, height, width, octaves=4, base_cells=int(rng.integers(3, 10)))
+    level = rng.uniform(0.15, 0.6)
+    canvas = (level + (ground[..., None] - 0.5) * rng.uniform(0.1, 0.4)) * tint
+    direction = {"grass": -np.pi / 2, "fur": rng.uniform(0, 2 * np.pi), "twigs": 0.0}[style]
+    spread = {"grass": np.deg2rad(rng.uniform(5, 30)), "fur": np.deg2rad(rng.uniform(5, 20)), "twigs": np.pi}[style]
+    count = int(rng.uniform(0.5, 2.5) * height * width / 100)
+    lengths = rng.uniform(4, rng.uniform(10, 45), count)
+    angles = direction + rng.uniform(-spread, spread, count)
+    starts = rng.uniform(0, 1, (count, 2)) * (width, height)
+    ends = starts + lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    widths = rng.choice([1, 1, 1, 2, 2, 3], count)
+    bright = rng.random() < 0.7           # mostly lit blades on a darker ground, as in sunlit grass
+    shades = np.clip(level + np.where(rng.random(count) < (0.8 if bright else 0.2), 1, -1)
+                     * rng.uniform(0.1, 0.5, count), 0.02, 1.0)
+    for (x0, y0), (x1, y1), w, shade in zip(starts, ends, widths, shades):
+        colour = tuple(float(c) for c in np.clip(shade * tint * rng.uniform(0.9, 1.1), 0, 1))
+        cv2.line(canvas, (int(x0), int(y0)), (int(x1), int(y1)), colour, int(w), cv2.LINE_AA)
+    return np.clip(canvas, 0, 1).astype(np.float32)
+
+
+def foliage_scene(frames: int, height: int, width: int, rng: np.random.Generator,
+                  camera: CameraMotion = CameraMotion()) -> np.ndarray:
+    """A clean clip (T, H, W, 3) float32 of a foliage canvas (:func:`foliage_canvas`) under a moving camera."""
+    _check_clip_size(frames, height, width)
+    canvas = foliage_canvas(*_canvas_size(frames, height, width, camera), rng)
+    return np.clip(camera_clip(canvas, frames, height, width, rng, camera), 0, 1)
+
+
 # ----------------------------------------------------------------------------------------------------
 # photographs
 
@@ -323,11 +366,14 @@ def scene_clip(kind: str, frames: int, height: int, width: int, rng: np.random.G
                camera: CameraMotion = CameraMotion()) -> np.ndarray:
     """A clean clip (T, H, W, 3) float32 of scene ``kind`` (one of :data:`SCENE_KINDS`), drawn from ``rng``.
 
-    "mixed" is half photos, half procedural scenes; "varied" is "mixed" with a share of plain scenes.
+    "mixed" is half photos, half procedural scenes; "varied" is "mixed" with a share of plain scenes;
+    "foliage" is :func:`foliage_scene` alone.
     ``camera``: how fast the camera may pan, zoom and roll (each clip draws its own motion within it).
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {kind!r}: choose one of {', '.join(SCENE_KINDS)}.")
+    if kind == "foliage":
+        return foliage_scene(frames, height, width, rng, camera)
     if kind == "varied" and rng.random() < _PLAIN_SHARE:
         return plain_scene(frames, height, width, rng, camera)
     if kind == "photos" or (kind in ("mixed", "varied") and rng.random() < 0.5):

@@ -116,7 +116,8 @@ def _identity(runners: dict[str, Runner], seed: int, clips: int, frames: int, si
         free[key] = {"label": label, "clips": clips,
                      "scenes": [RAIN_FREE_SCENES[j % len(RAIN_FREE_SCENES)] for j in range(clips)],
                      "psnr": {m: float(np.mean(v)) for m, v in scores.items()},
-                     "worst_psnr": {m: float(np.min(v)) for m, v in scores.items()}}
+                     "worst_psnr": {m: float(np.min(v)) for m, v in scores.items()},
+                     "clip_psnr": scores}
     fields: dict[str, Any] = {}
     for name, rgb in FLAT_FIELDS.items():
         field = np.broadcast_to(np.array(rgb, np.uint8), (frames, *size, 3)).copy()

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 
 from models.atomic import write_atomic
 from models.checkpoint import non_finite_tensors
+from models.presets import PRESETS
 
 from .config import TrainConfig, build_config, resolve
 from .divergence import DivergenceGuard, TrainingDiverged
@@ -79,7 +80,7 @@ def choose_preset(config: TrainConfig) -> str:
                 raise
             raise err.with_hint(f"Pass --preset {err.presets[0]} (the preset the weights were trained with).") \
                 from None
-    raise ValueError("Choose the network with --preset (vrds, lwdds, rainvidss, rainsynall100 or tiny), "
+    raise ValueError(f"Choose the network with --preset ({', '.join(PRESETS)}), "
                      "or give --init CHECKPOINT to fine-tune.")
 
 

@@ -19,6 +19,10 @@ def test_list_import_info_round_trip(tmp_path, model_home):
     assert listed.exit_code == 0
     assert "not installed: rainmamba models import RainSynAll100.pth --preset rainsynall100" in listed.output
     assert "tiny" in listed.output
+    rows = {line.split()[0]: line for line in listed.output.splitlines()[4:] if line.strip()}
+    default = models.resolve_model(None).preset.name
+    assert f"(preset {default})" in listed.output and "the default model" in rows[default]
+    assert "the default model" not in rows["tiny" if default != "tiny" else "lite"]
 
     path = tmp_path / "RainSynAll100.pth"
     write_official_checkpoint(path, "rainsynall100")

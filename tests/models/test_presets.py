@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 import models
 from models.checkpoint import preset_from_metadata
@@ -45,4 +46,38 @@ def test_metadata_round_trip_and_older_flat_metadata():
 
 
 def test_the_shipped_file_reads_as_the_registered_preset():
-    assert models.resolve_model(None).preset is PRESETS["tiny"]
+    assert models.resolve_model(None).preset is PRESETS["lite"]
+
+
+def test_asking_for_lite_by_name_points_at_the_shipped_default(model_home):
+    """lite has no released weights, but the default model is one: the error says how to use it."""
+    with pytest.raises(FileNotFoundError, match="train them with `rainmamba train`. The shipped default model is a "
+                                                "trained 'lite' network: give no model"):
+        models.resolve_model("lite")
+    with pytest.raises(FileNotFoundError) as err:
+        models.resolve_model("tiny")
+    assert "shipped default" not in str(err.value)
+
+
+def test_lite_is_tiny_without_its_first_high_resolution_pair():
+    """The shipped default's architecture: its tensors are tiny's, less the first H/4 pair of Mamba blocks,
+    numbered like the official files (its one H/4 pair is block 1)."""
+    with torch.device("meta"):
+        tiny, lite = models.build("tiny").state_dict(), models.build("lite").state_dict()
+    first_pair = ("GlobalMambaBlock1.", "LocalMambaBlock1.")
+    kept = {k.replace("MambaBlock2.", "MambaBlock1."): tuple(v.shape) for k, v in tiny.items()
+            if not k.startswith(first_pair)}
+    assert {k: tuple(v.shape) for k, v in lite.items()} == kept
+    assert PRESETS["lite"].weights is None and PRESETS["lite"].protocol == PRESETS["tiny"].protocol
+
+
+@pytest.mark.parametrize("name", ["tiny", "lite"])
+def test_a_bare_state_dict_is_told_the_one_preset_its_tensors_fit(tmp_path, name):
+    """tiny and lite share C=32: the error names the preset whose tensors the file holds, not both."""
+    torch.manual_seed(0)
+    path = tmp_path / f"{name}.pth"
+    torch.save(models.build(name).state_dict(), path)
+    with pytest.raises(models.CheckpointError, match=f"Pass preset='{name}'") as err:
+        models.load(path)
+    assert f"it could be {name})" in str(err.value)
+    assert models.load(path, preset=name).preset is PRESETS[name]

@@ -17,7 +17,7 @@ def test_shipped_weights_are_the_default_and_carry_their_provenance():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         net = models.resolve_model(None)
-    assert net.preset.name == "tiny" and not net.training
+    assert net.preset.name == "lite" and not net.training
     assert net.provenance["iterations"] > 0 and "data" in net.provenance
 
 

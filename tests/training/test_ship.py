@@ -65,6 +65,9 @@ def test_identity_model_keeps_all_rain_and_changes_no_clean_input():
     assert same["identity"]["rain_free"]["worst_psnr"]["output"] == math.inf
     assert same["identity"]["rain_free_fast_pan"]["worst_psnr"]["output"] == math.inf
     assert dark["identity"]["rain_free_fast_pan"]["psnr"]["output"] < 15
+    per_clip = dark["identity"]["rain_free"]["clip_psnr"]["output"]      # one score per clip, scenes in order
+    assert len(per_clip) == len(dark["identity"]["rain_free"]["scenes"])
+    assert min(per_clip) == dark["identity"]["rain_free"]["worst_psnr"]["output"]
     grey = same["identity"]["flat_fields"]["mid_grey"]
     assert grey["output"] == {"mean_abs": 0.0, "channels": [0.0, 0.0, 0.0]} == grey["median"]
     # x * 0.5 on 128 gives 64: a shift of 64 codes down in every channel

@@ -143,6 +143,22 @@ def test_plain_scenes_are_low_texture_and_deterministic():
     assert np.array_equal(clips[0], plain_scene(3, 40, 48, rng(0)))
 
 
+def test_foliage_scenes_are_fine_strokes_that_move_only_with_the_camera():
+    """Grass, fur and twigs: more fine texture than procedural scenes, the same clip for the same seed,
+    and nothing moving on its own: each frame is the first one moved by the camera (no rain-like motion)."""
+    from training.scenes import CameraMotion, foliage_scene, scene_clip
+
+    clips = [foliage_scene(2, 48, 48, rng(seed)) for seed in range(8)]
+    assert all(c.shape == (2, 48, 48, 3) and 0 <= c.min() and c.max() <= 1 for c in clips)
+    procedural = [_texture(procedural_scene(2, 48, 48, rng(seed))) for seed in range(8)]
+    assert np.median([_texture(c) for c in clips]) > 1.3 * np.median(procedural)
+    assert np.array_equal(scene_clip("foliage", 2, 48, 48, rng(3)), foliage_scene(2, 48, 48, rng(3)))
+    still = [foliage_scene(3, 48, 48, rng(seed), CameraMotion(pan=0, zoom=0, roll=0)) for seed in range(4)]
+    panning = [foliage_scene(3, 48, 48, rng(seed), CameraMotion(pan=8, zoom=0, roll=0)) for seed in range(4)]
+    change = [[float(np.abs(c[1:] - c[:-1]).mean()) for c in clips] for clips in (still, panning)]
+    assert max(change[0]) < 0.5 * min(change[1])                            # a still camera: only its shake
+
+
 def test_varied_scenes_mix_plain_ones_into_mixed_and_mixed_is_unchanged():
     pytest.importorskip("skimage")
     from training.scenes import load_skimage_photo, photo_scene as photo, scene_clip
@@ -167,7 +183,7 @@ def _pan(clip: np.ndarray) -> float:
     return float(np.median([np.hypot(*cv2.phaseCorrelate(a, b)[0]) for a, b in zip(grey[:-1], grey[1:])]))
 
 
-@pytest.mark.parametrize("kind", ["procedural", "photos"])
+@pytest.mark.parametrize("kind", ["procedural", "photos", "foliage"])
 def test_the_camera_pans_up_to_the_speed_asked(kind):
     pytest.importorskip("skimage")
     from training.scenes import DEFAULT_CAMERA_SPEED, CameraMotion, scene_clip
