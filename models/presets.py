@@ -128,7 +128,7 @@ PRESETS: dict[str, Preset] = {
                "RainSynAll100 (heavy rain, accumulation)"),
         _TINY,
         # The shipped default's architecture: `tiny` without its first H/4 pair of Mamba blocks, which ran on the
-        # most tokens (30% of its CPU time); trained from `tiny` weights (models/weights/MODEL_CARD.md).
+        # most tokens; trained from `tiny` weights (models/weights/MODEL_CARD.md).
         dataclasses.replace(_TINY, name="lite", arch=dataclasses.replace(_TINY.arch, blocks=(0, 1, 1)),
                             description="the shipped default's architecture: tiny with one H/4 pair of Mamba "
                                         "blocks, for speed"),
