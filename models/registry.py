@@ -47,9 +47,11 @@ def import_official(path: str | os.PathLike, preset: str | None = None) -> Path:
 def how_to_get(preset: Preset) -> str:
     """One sentence: where to download ``preset``'s released weights and how to install them."""
     if preset.weights is None:
-        shipped = (" The shipped default model is a trained '{0}' network: give no model (or 'default') to use it."
-                   .format(preset.name) if default_model_preset() == preset.name else "")
-        return f"The '{preset.name}' preset has no released weights: train them with `rainmamba train`.{shipped}"
+        message = f"The '{preset.name}' preset has no released weights: train them with `rainmamba train`."
+        if default_model_preset() == preset.name:
+            message += (f" The shipped default model is a trained '{preset.name}' network: give no model (or "
+                        "'default') to use it.")
+        return message
     source = preset.weights
     fetch = f"Run `rainmamba models download {preset.name}`, or download" if source.drive_id else "Download"
     return (f"{fetch} {source.file} from {source.view_url} (listed on {source.page}), then run "
