@@ -185,6 +185,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/fastcam --scenes varied --camera-speed 24 --clean-prob 0.3
       rainmamba synth data/zoomcam --scenes varied --camera-zoom 50 --camera-roll 24
       rainmamba synth data/closeup --scenes varied --camera-closeup 8
+      rainmamba synth data/foliage --scenes foliage --clean-prob 0.5
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """
     overrides = dict(DIVERSE) if diverse else {}

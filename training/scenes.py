@@ -284,8 +284,8 @@ def foliage_canvas(height: int, width: int, rng: np.random.Generator) -> np.ndar
     style = rng.choice(["grass", "fur", "twigs"])
     palette = rng.choice(["green", "brown", "grey"])
     hue = {"green": (0.7, 1.0, 0.45), "brown": (1.0, 0.8, 0.55), "grey": (1.0, 1.0, 1.0)}[palette]
-    tint = np.array(hue, np.float32) * rng.uniform(0.9, 1.1, 3).astype(np.float32)
-    tint = tint if palette != "grey" else np.ones(3, np.float32)
+    jitter = rng.uniform(0.9, 1.1, 3).astype(np.float32)    # drawn for grey too, which keeps its strict grey
+    tint = np.array(hue, np.float32) * (jitter if palette != "grey" else 1)
     ground = value_noise(rng, height, width, octaves=4, base_cells=int(rng.integers(3, 10)))
     level = rng.uniform(0.15, 0.6)
     canvas = (level + (ground[..., None] - 0.5) * rng.uniform(0.1, 0.4)) * tint

@@ -22,7 +22,7 @@ def test_list_import_info_round_trip(tmp_path, model_home):
     rows = {line.split()[0]: line for line in listed.output.splitlines()[4:] if line.strip()}
     default = models.resolve_model(None).preset.name
     assert f"(preset {default})" in listed.output and "the default model" in rows[default]
-    assert "the default model" not in rows["tiny" if default != "tiny" else "lite"]
+    assert "the default model" not in rows["tiny"]
 
     path = tmp_path / "RainSynAll100.pth"
     write_official_checkpoint(path, "rainsynall100")
