@@ -160,6 +160,11 @@ def _prob_option(name: str, what: str):
 @_prob_option("--overcast-prob", "with overcast light: dimmed and flattened, in clean and rainy alike.")
 @_prob_option("--clean-prob", "with no rain at all (rainy == clean), so a model learns to keep clean "
                               "input as it is.")
+@click.option("--haze-prob", "haze_prob", type=click.FloatRange(0, 1), default=None,
+              help="Share of the rain-free pairs (--clean-prob) lit bright and flat: sunlit haze, snow or glare "
+                   "lifting the whole scene towards a pale level, which looks like veiled rain, so that a model "
+                   f"learns to keep it {_default_text('haze_prob')}")
+@_range_option("--haze", "How far a hazy rain-free scene is lifted towards its pale level, 0..1.")
 @click.option("--overwrite", is_flag=True,
               help="Replace rainy/, clean/ and synth.json of a non-empty OUT_DIR.")
 def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_speed: float,
@@ -186,6 +191,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/zoomcam --scenes varied --camera-zoom 50 --camera-roll 24
       rainmamba synth data/closeup --scenes varied --camera-closeup 8
       rainmamba synth data/foliage --scenes foliage --clean-prob 0.5
+      rainmamba synth data/hazy --scenes foliage --clean-prob 0.5 --haze-prob 0.6
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """
     overrides = dict(DIVERSE) if diverse else {}

@@ -6,6 +6,9 @@ apply (the ``RainParams`` probabilities), so every effect can be trained on, or 
 
 - :func:`overcast`: the dimming and contrast loss of an overcast sky; a change of lighting, applied to
   the clean *and* the rainy clip, so that a model learns to leave it alone;
+- :func:`haze`: bright, flat light (sunlit haze, snow, glare) lifting the whole scene towards a pale level; a
+  look of rain-free footage that resembles a veiled rainy scene, given to rain-free pairs so that a model learns
+  to keep it;
 - :func:`veil`: mist and veiling, light scattered by the rain that lifts every pixel towards a drifting,
   smooth glow;
 - :func:`splashes`: drops bursting on the ground in the lower part of the frame, each visible a frame or two;
@@ -19,7 +22,7 @@ import numpy as np
 
 from .scenes import value_noise
 
-__all__ = ["darken", "defocus", "overcast", "splashes", "veil"]
+__all__ = ["darken", "defocus", "haze", "overcast", "splashes", "veil"]
 
 
 def overcast(clip: np.ndarray, strength: float) -> np.ndarray:
@@ -27,6 +30,12 @@ def overcast(clip: np.ndarray, strength: float) -> np.ndarray:
     mean = clip.mean(axis=(1, 2, 3), keepdims=True)
     flat = clip + (mean - clip) * (strength / 2)
     return flat * (1 - strength)
+
+
+def haze(clip: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Blend the whole clip by ``strength`` (0..1) towards one pale, slightly tinted level: bright and flat."""
+    level = rng.uniform(0.7, 1.0) * rng.uniform(0.92, 1.0, 3).astype(np.float32)
+    return clip * (1 - strength) + level * strength
 
 
 def veil(clip: np.ndarray, opacity: float, rng: np.random.Generator) -> np.ndarray:

@@ -17,7 +17,7 @@ Optional, each with its own ``RainParams`` probability or range (all off by defa
 same data as before they existed): streaks lengthened and dimmed by the exposure, several depth layers of
 streaks (far ones shorter, thinner, slower and dimmer: parallax) with defocus away from a focal depth,
 streaks darker than the scene, splashes, mist and veiling, overcast dimming (applied to the clean clip too,
-by :func:`add_rain_pair`) and rain-free pairs. The effects themselves are in :mod:`training.rain_effects`.
+by :func:`add_rain_pair`) and rain-free pairs, some of them lit bright and flat (haze). The effects themselves are in :mod:`training.rain_effects`.
 
 :func:`write_synthetic_dataset` writes such pairs in the ``generic`` layout that
 :func:`training.layouts.find_pairs` reads: ``OUT/rainy/<seq>/%06d.png`` + ``OUT/clean/<seq>/%06d.png``,
@@ -85,12 +85,15 @@ class RainParams:
     overcast_prob: float = 0.0             # chance a sequence is overcast (clean and rainy alike)
     overcast: Range = (0.1, 0.35)          # dimming, 0..1
     clean_prob: float = 0.0                # chance a pair has no rain at all (rainy == clean)
+    haze_prob: float = 0.0                 # chance a rain-free pair is lit bright and flat (haze, snow, glare)
+    haze: Range = (0.2, 0.6)               # how far such a scene is lifted towards a pale level, 0..1
 
     def __post_init__(self) -> None:
         bounds = {"density": (0, None), "length": (0, None), "width": (0.1, None), "speed": (0, None),
                   "brightness": (0, 1), "fog": (0, 1), "drop_count": (0, None), "drop_radius": (0.001, 1),
                   "drop_speed": (0, None), "angle": (-89, 89), "exposure": (1, None), "defocus": (0, None),
-                  "dark_depth": (0, 1), "splash_count": (0, None), "veil": (0, 1), "overcast": (0, 0.9)}
+                  "dark_depth": (0, 1), "splash_count": (0, None), "veil": (0, 1), "overcast": (0, 0.9),
+                  "haze": (0, 1)}
         for name, (least, most) in bounds.items():
             low, high = getattr(self, name)
             if low > high or low < least or (most is not None and high > most):
@@ -98,7 +101,7 @@ class RainParams:
                 raise ValueError(f"Rain parameter {name}={low},{high} is invalid: give low <= high, "
                                  f"both {allowed}.")
         for name in ("fog_prob", "drop_prob", "dark_prob", "splash_prob", "veil_prob", "overcast_prob",
-                     "clean_prob"):
+                     "clean_prob", "haze_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"Rain parameter {name}={getattr(self, name)} must be a probability "
                                  f"in [0, 1].")
@@ -323,13 +326,16 @@ def add_rain(clean: np.ndarray, params: RainParams | None = None,
 def add_rain_pair(clean: np.ndarray, params: RainParams | None = None,
                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(clean, rainy) float32 clips for training: the optional overcast lighting applied to both (it is the
-    scene's light, not rain, so a model must keep it), and ``clean_prob`` of pairs left without rain."""
+    scene's light, not rain, so a model must keep it), and ``clean_prob`` of pairs left without rain, of which
+    ``haze_prob`` are lit bright and flat: rain-free footage that looks like a veiled rainy scene."""
     params = params or RainParams()
     rng = rng if rng is not None else np.random.default_rng()
     clip = _check_clip(clean)
     if params.overcast_prob > 0 and rng.random() < params.overcast_prob:
         clip = rain_effects.overcast(clip, _between(rng, params.overcast))
     if params.clean_prob > 0 and rng.random() < params.clean_prob:
+        if params.haze_prob > 0 and rng.random() < params.haze_prob:
+            clip = rain_effects.haze(clip, _between(rng, params.haze), rng)
         return clip, clip.copy()
     return clip, add_rain(clip, params, rng)
 

@@ -96,6 +96,23 @@ def test_rain_free_pairs_map_clean_to_itself():
     assert not np.array_equal(rainy, GREY)
 
 
+def test_haze_lights_rain_free_pairs_bright_and_flat():
+    scene = np.random.default_rng(0).uniform(0.0, 0.5, (3, 32, 32, 3)).astype(np.float32)
+    clean, rainy = add_rain_pair(scene, RainParams(clean_prob=1.0, haze_prob=1.0, haze=(0.5, 0.5)), rng(9))
+    assert np.array_equal(clean, rainy)                          # scene light, not rain: kept as it is
+    assert clean.mean() > scene.mean() + 0.2 and clean.std() < 0.6 * scene.std()
+    assert np.allclose(clean[0] - clean[1], (scene[0] - scene[1]) * 0.5, atol=1e-6)   # one level for the whole clip
+
+
+def test_haze_leaves_rainy_pairs_and_old_seeds_alone():
+    rainy_only = RainParams(clean_prob=0.0, haze_prob=1.0, density=(30, 30))
+    assert np.array_equal(add_rain_pair(GREY, rainy_only, rng(3))[0], GREY)
+    for seed in range(6):                          # haze_prob 0 draws nothing: datasets of a seed stay as they were
+        old = add_rain_pair(GREY, RainParams(clean_prob=0.5), rng(seed))
+        new = add_rain_pair(GREY, RainParams(clean_prob=0.5, haze=(0.1, 0.9)), rng(seed))
+        assert all(np.array_equal(a, b) for a, b in zip(old, new))
+
+
 @pytest.mark.parametrize("kind", ["refract", "blur", "smear"])
 def test_each_lens_drop_kind_changes_the_view(kind):
     scene = np.random.default_rng(1).uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
@@ -121,7 +138,8 @@ def test_smear_trails_cover_more_than_round_drops():
 
 @pytest.mark.parametrize("changes, words", [({"layers": 0}, "layers=0"), ({"drop_kinds": ("wet",)}, "drop_kinds"),
                                             ({"dark_prob": 2.0}, "dark_prob"), ({"exposure": (0.5, 1.0)}, "exposure"),
-                                            ({"overcast": (0.2, 1.0)}, "overcast")])
+                                            ({"overcast": (0.2, 1.0)}, "overcast"),
+                                            ({"haze_prob": 1.5}, "haze_prob"), ({"haze": (0.5, 1.2)}, "haze")])
 def test_bad_options_are_named(changes, words):
     with pytest.raises(ValueError, match=words):
         RainParams(**changes)
@@ -168,12 +186,14 @@ def test_synth_diverse_records_the_mix_and_explicit_options_win(tmp_path):
 def test_synth_each_new_option_reaches_the_renderer(tmp_path):
     out, result = _synth(tmp_path, "each", "--clean-prob", "1", "--exposure", "1.5,2", "--defocus", "0,1",
                          "--dark-prob", "0.2", "--splash-prob", "0.3", "--veil-prob", "0.4",
-                         "--overcast-prob", "0.5", "--drop-prob", "0.6", "--drop-kinds", "blur,smear")
+                         "--overcast-prob", "0.5", "--drop-prob", "0.6", "--drop-kinds", "blur,smear",
+                         "--haze-prob", "0.7", "--haze", "0.3,0.4")
     assert result.exit_code == 0, result.output
     params = read_train_params(out)
     assert (params.exposure, params.defocus, params.dark_prob, params.splash_prob, params.veil_prob,
-            params.overcast_prob, params.drop_prob, params.drop_kinds, params.clean_prob) == \
-        ((1.5, 2.0), (0.0, 1.0), 0.2, 0.3, 0.4, 0.5, 0.6, ("blur", "smear"), 1.0)
+            params.overcast_prob, params.drop_prob, params.drop_kinds, params.clean_prob, params.haze_prob,
+            params.haze) == \
+        ((1.5, 2.0), (0.0, 1.0), 0.2, 0.3, 0.4, 0.5, 0.6, ("blur", "smear"), 1.0, 0.7, (0.3, 0.4))
     for seq in ("seq_00000", "seq_00002"):                   # --clean-prob 1: every pair rain-free
         clean = cv2.imread(str(out / "clean" / seq / "000001.png"))
         assert np.array_equal(clean, cv2.imread(str(out / "rainy" / seq / "000001.png")))
@@ -184,7 +204,8 @@ def test_synth_each_new_option_reaches_the_renderer(tmp_path):
 @pytest.mark.parametrize("args, words", [(["--drop-kinds", "refract,wet"], "--drop-kinds"),
                                          (["--clean-prob", "1.5"], "--clean-prob"),
                                          (["--layers", "0"], "--layers"),
-                                         (["--exposure", "0.5,1"], "exposure")])
+                                         (["--exposure", "0.5,1"], "exposure"),
+                                         (["--haze-prob", "2"], "--haze-prob"), (["--haze", "0.5,1.5"], "haze")])
 def test_synth_bad_new_options_are_named(tmp_path, args, words):
     _, result = _synth(tmp_path, "bad", *args)
     assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output
@@ -196,6 +217,7 @@ def test_synth_help_teaches_the_mix():
     from models.cli import main
 
     text = CliRunner().invoke(main, ["synth", "--help"]).output
-    for option in ("--diverse", "--clean-prob", "--exposure", "--layers", "--drop-kinds", "--overcast-prob"):
+    for option in ("--diverse", "--clean-prob", "--exposure", "--layers", "--drop-kinds", "--overcast-prob",
+                   "--haze-prob"):
         assert option in text
     assert "--diverse: 3" in text                             # the mix's value shown beside each default
