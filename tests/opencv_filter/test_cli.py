@@ -156,7 +156,7 @@ def test_a_run_stopped_part_way_leaves_no_output(tmp_path, clip, tiny_checkpoint
 
 def test_ctrl_c_on_a_real_process_leaves_no_output(tmp_path, tiny_checkpoint):
     """SIGINT while the output is being written: exit 130, nothing under the output name, no partial file."""
-    source = write_video(tmp_path / "long.avi", rainy_frames(60, size=(64, 64)))
+    source = write_video(tmp_path / "long.avi", rainy_frames(300, size=(64, 64)))
     target = tmp_path / "clean.mp4"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     process = subprocess.Popen([sys.executable, "-c", "from models.cli import main; main()", "derain", str(source),
