@@ -17,7 +17,8 @@ Optional, each with its own ``RainParams`` probability or range (all off by defa
 same data as before they existed): streaks lengthened and dimmed by the exposure, several depth layers of
 streaks (far ones shorter, thinner, slower and dimmer: parallax) with defocus away from a focal depth,
 streaks darker than the scene, splashes, mist and veiling, overcast dimming (applied to the clean clip too,
-by :func:`add_rain_pair`) and rain-free pairs, some of them lit bright and flat (haze). The effects themselves are in :mod:`training.rain_effects`.
+by :func:`add_rain_pair`) and rain-free pairs, some of them lit bright and flat (haze). The effects themselves
+are in :mod:`training.rain_effects`.
 
 :func:`write_synthetic_dataset` writes such pairs in the ``generic`` layout that
 :func:`training.layouts.find_pairs` reads: ``OUT/rainy/<seq>/%06d.png`` + ``OUT/clean/<seq>/%06d.png``,
@@ -105,6 +106,9 @@ class RainParams:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"Rain parameter {name}={getattr(self, name)} must be a probability "
                                  f"in [0, 1].")
+        if self.haze_prob > 0 and self.clean_prob == 0:
+            raise ValueError(f"Rain parameter haze_prob={self.haze_prob} lights only rain-free pairs, and "
+                             "clean_prob is 0: give clean_prob > 0 (--clean-prob) too, or leave haze_prob at 0.")
         if self.angle_jitter < 0:
             raise ValueError(f"Rain parameter angle_jitter={self.angle_jitter} must be >= 0.")
         if not isinstance(self.layers, int) or self.layers < 1:

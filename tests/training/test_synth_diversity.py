@@ -105,8 +105,11 @@ def test_haze_lights_rain_free_pairs_bright_and_flat():
 
 
 def test_haze_leaves_rainy_pairs_and_old_seeds_alone():
-    rainy_only = RainParams(clean_prob=0.0, haze_prob=1.0, density=(30, 30))
-    assert np.array_equal(add_rain_pair(GREY, rainy_only, rng(3))[0], GREY)
+    params = RainParams(clean_prob=0.5, haze_prob=1.0, density=(30, 30))
+    pairs = [add_rain_pair(GREY, params, rng(seed)) for seed in range(8)]
+    rainy_pairs = [clean for clean, rainy in pairs if not np.array_equal(clean, rainy)]
+    assert 0 < len(rainy_pairs) < 8 and all(np.array_equal(clean, GREY) for clean in rainy_pairs)
+    assert all(clean.mean() > 0.52 for clean, rainy in pairs if np.array_equal(clean, rainy))   # lifted
     for seed in range(6):                          # haze_prob 0 draws nothing: datasets of a seed stay as they were
         old = add_rain_pair(GREY, RainParams(clean_prob=0.5), rng(seed))
         new = add_rain_pair(GREY, RainParams(clean_prob=0.5, haze=(0.1, 0.9)), rng(seed))
@@ -139,7 +142,8 @@ def test_smear_trails_cover_more_than_round_drops():
 @pytest.mark.parametrize("changes, words", [({"layers": 0}, "layers=0"), ({"drop_kinds": ("wet",)}, "drop_kinds"),
                                             ({"dark_prob": 2.0}, "dark_prob"), ({"exposure": (0.5, 1.0)}, "exposure"),
                                             ({"overcast": (0.2, 1.0)}, "overcast"),
-                                            ({"haze_prob": 1.5}, "haze_prob"), ({"haze": (0.5, 1.2)}, "haze")])
+                                            ({"haze_prob": 1.5}, "haze_prob"), ({"haze": (0.5, 1.2)}, "haze"),
+                                            ({"haze_prob": 0.5}, "clean_prob")])
 def test_bad_options_are_named(changes, words):
     with pytest.raises(ValueError, match=words):
         RainParams(**changes)
@@ -205,7 +209,8 @@ def test_synth_each_new_option_reaches_the_renderer(tmp_path):
                                          (["--clean-prob", "1.5"], "--clean-prob"),
                                          (["--layers", "0"], "--layers"),
                                          (["--exposure", "0.5,1"], "exposure"),
-                                         (["--haze-prob", "2"], "--haze-prob"), (["--haze", "0.5,1.5"], "haze")])
+                                         (["--haze-prob", "2"], "--haze-prob"), (["--haze", "0.5,1.5"], "haze"),
+                                         (["--haze-prob", "0.5"], "--clean-prob")])
 def test_synth_bad_new_options_are_named(tmp_path, args, words):
     _, result = _synth(tmp_path, "bad", *args)
     assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output
