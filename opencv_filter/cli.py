@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -60,17 +61,34 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(f"{self.label}{kind}: {record.getMessage()}", file=sys.stderr)
 
 
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` at once, skipping the interpreter's shutdown; only once every output is
+    cleaned up, after a signal.
+
+    After Ctrl-C or SIGTERM a native library's worker thread can still be inside a call; tearing the interpreter
+    and its C++ statics down around it occasionally aborted the process ("terminate called without an active
+    exception", SIGABRT) instead of exiting 130, which a shell script or scheduler reads as a crash.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 @contextlib.contextmanager
-def _console(label: str) -> Iterator[None]:
+def _console(label: str) -> Iterator[list[int]]:
     """For the command's duration: notes and warnings as one line above the progress bars, and SIGTERM
-    (a scheduler or torchrun stopping us) handled like Ctrl-C, so partial outputs are cleaned up."""
+    (a scheduler or torchrun stopping us) handled like Ctrl-C, so partial outputs are cleaned up. Yields the
+    list of the signals received (SIGINT or SIGTERM), so the command knows the interrupt came from outside."""
     logger = logging.getLogger("opencv_filter")
     handler, propagate, level = _TqdmHandler(label), logger.propagate, logger.level
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.INFO)
 
+    received: list[int] = []
+
     def interrupt(signum, frame):
+        received.append(signum)
         raise KeyboardInterrupt
 
     opencv_level, ffmpeg_level = cv2.utils.logging.getLogLevel(), av.logging.get_level()
@@ -79,17 +97,17 @@ def _console(label: str) -> Iterator[None]:
     # when the main thread frees a frame-threaded decoder (holding the GIL) while one of them logs an error
     av.logging.set_level(None)
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: keep the default
-        previous = None
+        previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: keep the defaults
+        previous = {}
     try:
         with warnings.catch_warnings():
             warnings.showwarning = lambda message, *args, **kwargs: tqdm.write(f"{label}warning: {message}",
                                                                                file=sys.stderr)
-            yield
+            yield received
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
         cv2.utils.logging.setLogLevel(opencv_level)
         av.logging.set_level(ffmpeg_level)
         logger.removeHandler(handler)
@@ -181,13 +199,14 @@ def derain_command(paths: tuple[str, ...], model: str | None, mode: str, tile, d
                                      spelling=ENGINE_SPELLING, local_rank=info.local_rank)
     except OptionError as error:
         raise click.UsageError(str(error)) from None
-    with _console(label):
-        _derain(paths, info, options, model, engine)
+    with _console(label) as signals:
+        _derain(paths, info, options, model, engine, signals)
 
 
 def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, model: str | None,
-            engine: EngineOptions) -> None:
-    """Plan, check, shard and run this rank's share; exits with the command's status."""
+            engine: EngineOptions, signals: list[int]) -> None:
+    """Plan, check, shard and run this rank's share; exits with the command's status (``signals``: those
+    received, by :func:`_console`)."""
     try:
         jobs = plan_jobs(list(paths[:-1]), paths[-1])
         check_jobs(jobs, options.overwrite)  # every rank checks every job: all refuse together before any write
@@ -203,6 +222,8 @@ def _derain(paths: tuple[str, ...], info: RankInfo, options: OutputOptions, mode
             everyone = launch.all_failures(failures)
     except KeyboardInterrupt:
         click.echo(f"{options.label}Interrupted: no partial output was left behind.", err=True)
+        if signals:
+            _exit_now(INTERRUPTED)
         sys.exit(INTERRUPTED)
     if everyone:
         if len(jobs) > 1 and info.rank == 0:

@@ -154,8 +154,10 @@ def test_a_run_stopped_part_way_leaves_no_output(tmp_path, clip, tiny_checkpoint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rainy.mp4"]
 
 
-def test_ctrl_c_on_a_real_process_leaves_no_output(tmp_path, tiny_checkpoint):
-    """SIGINT while the output is being written: exit 130, nothing under the output name, no partial file."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_on_a_real_process_leaves_no_output(tmp_path, tiny_checkpoint, signum):
+    """SIGINT (Ctrl-C) or SIGTERM (a scheduler) while the output is being written: exit 130, and not a crash at
+    shutdown, nothing under the output name, no partial file."""
     source = write_video(tmp_path / "long.avi", rainy_frames(300, size=(64, 64)))
     target = tmp_path / "clean.mp4"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
@@ -167,7 +169,7 @@ def test_ctrl_c_on_a_real_process_leaves_no_output(tmp_path, tiny_checkpoint):
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, "the run never started writing"
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
     assert "Interrupted" in output
