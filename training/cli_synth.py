@@ -85,10 +85,10 @@ def _range_option(name: str, what: str):
     return click.option(name, field, type=_RANGE, default=None, help=f"{what} {_default_text(field)}")
 
 
-def _prob_option(name: str, what: str):
+def _prob_option(name: str, what: str, of: str = "sequences"):
     field = name.lstrip("-").replace("-", "_")
     return click.option(name, field, type=click.FloatRange(0, 1), default=None,
-                        help=f"Share of sequences {what} {_default_text(field)}")
+                        help=f"Share of {of} {what} {_default_text(field)}")
 
 
 @click.command("synth", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -160,10 +160,9 @@ def _prob_option(name: str, what: str):
 @_prob_option("--overcast-prob", "with overcast light: dimmed and flattened, in clean and rainy alike.")
 @_prob_option("--clean-prob", "with no rain at all (rainy == clean), so a model learns to keep clean "
                               "input as it is.")
-@click.option("--haze-prob", "haze_prob", type=click.FloatRange(0, 1), default=None,
-              help="Share of the rain-free pairs (--clean-prob) lit bright and flat: sunlit haze, snow or glare "
-                   "lifting the whole scene towards a pale level, which looks like veiled rain, so that a model "
-                   f"learns to keep it {_default_text('haze_prob')}")
+@_prob_option("--haze-prob", "lit bright and flat: sunlit haze, snow or glare lifting the whole scene towards a "
+                             "pale level, which looks like veiled rain, so that a model learns to keep it.",
+              of="the rain-free pairs (--clean-prob)")
 @_range_option("--haze", "How far a hazy rain-free scene is lifted towards its pale level, 0..1.")
 @click.option("--overwrite", is_flag=True,
               help="Replace rainy/, clean/ and synth.json of a non-empty OUT_DIR.")
