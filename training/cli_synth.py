@@ -155,6 +155,10 @@ def _prob_option(name: str, what: str, of: str = "sequences"):
                    f"{_default_text('layers')}")
 @_range_option("--defocus", "Blur sigma (px) of the streak layer farthest from the focal depth.")
 @_prob_option("--dark-prob", "whose streaks are darker than the scene.")
+@_prob_option("--backlit-prob", "whose streaks are lit whatever their depth: thin far streaks as bright as near "
+                                "ones, as rain lit from behind by the sun or a lamp.")
+@_prob_option("--crisp-prob", "whose streaks are drawn crisp: one pixel sharp, without anti-aliasing or "
+                              "softening, as a short shutter or a sharpened video shows them.")
 @_prob_option("--splash-prob", "with splashes in the lower half of the frame.")
 @_prob_option("--veil-prob", "with mist / veiling.")
 @_prob_option("--overcast-prob", "with overcast light: dimmed and flattened, in clean and rainy alike.")
@@ -174,7 +178,8 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
 
     Rain streaks of random density, angle, length, width, speed and brightness move from frame to
     frame; optional rain fog and raindrops on the lens, and with --diverse (or each option alone)
-    exposure blur, depth layers, defocus, dark rain, splashes, mist and overcast light. The result is in the generic layout,
+    exposure blur, depth layers, defocus, dark rain, splashes, mist and overcast light; backlit and crisp
+    streaks have their own options only. The result is in the generic layout,
     OUT_DIR/rainy/<seq>/%06d.png + OUT_DIR/clean/<seq>/%06d.png, plus OUT_DIR/synth.json, ready for
     `rainmamba train --layout generic`. Ranges are lo,hi (one number fixes the value); each
     sequence draws its own values from them.
@@ -191,6 +196,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/closeup --scenes varied --camera-closeup 8
       rainmamba synth data/foliage --scenes foliage --clean-prob 0.5
       rainmamba synth data/hazy --scenes foliage --clean-prob 0.5 --haze-prob 0.6
+      rainmamba synth data/backlit --diverse --backlit-prob 0.6 --crisp-prob 0.5
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """
     overrides = dict(DIVERSE) if diverse else {}

@@ -16,9 +16,10 @@
 Optional, each with its own ``RainParams`` probability or range (all off by default, so a seed makes the
 same data as before they existed): streaks lengthened and dimmed by the exposure, several depth layers of
 streaks (far ones shorter, thinner, slower and dimmer: parallax) with defocus away from a focal depth,
-streaks darker than the scene, splashes, mist and veiling, overcast dimming (applied to the clean clip too,
-by :func:`add_rain_pair`) and rain-free pairs, some of them lit bright and flat (haze). The effects themselves
-are in :mod:`training.rain_effects`.
+streaks darker than the scene, backlit streaks (lit whatever their depth), crisp streaks (no anti-aliasing),
+splashes, mist and veiling, overcast dimming (applied to the clean clip too, by :func:`add_rain_pair`) and
+rain-free pairs, some of them lit bright and flat (haze). The effects themselves are in
+:mod:`training.rain_effects`.
 
 :func:`write_synthetic_dataset` writes such pairs in the ``generic`` layout that
 :func:`training.layouts.find_pairs` reads: ``OUT/rainy/<seq>/%06d.png`` + ``OUT/clean/<seq>/%06d.png``,
@@ -88,6 +89,8 @@ class RainParams:
     clean_prob: float = 0.0                # chance a pair has no rain at all (rainy == clean)
     haze_prob: float = 0.0                 # chance a rain-free pair is lit bright and flat (haze, snow, glare)
     haze: Range = (0.2, 0.6)               # how far such a scene is lifted towards a pale level, 0..1
+    backlit_prob: float = 0.0              # chance a sequence's streaks are lit whatever their depth (backlit rain)
+    crisp_prob: float = 0.0                # chance a sequence's streaks are drawn crisp (a short shutter)
 
     def __post_init__(self) -> None:
         bounds = {"density": (0, None), "length": (0, None), "width": (0.1, None), "speed": (0, None),
@@ -102,7 +105,7 @@ class RainParams:
                 raise ValueError(f"Rain parameter {name}={low},{high} is invalid: give low <= high, "
                                  f"both {allowed}.")
         for name in ("fog_prob", "drop_prob", "dark_prob", "splash_prob", "veil_prob", "overcast_prob",
-                     "clean_prob", "haze_prob"):
+                     "clean_prob", "haze_prob", "backlit_prob", "crisp_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"Rain parameter {name}={getattr(self, name)} must be a probability "
                                  f"in [0, 1].")
@@ -134,8 +137,14 @@ def _lerp(bounds: Range, t: np.ndarray) -> np.ndarray:
 
 
 def render_streaks(frames: int, height: int, width: int, params: RainParams,
-                   rng: np.random.Generator) -> np.ndarray:
-    """The streak layer alone: (T, H, W) float32 in [0, 1], streaks moving coherently from frame to frame."""
+                   rng: np.random.Generator, *, backlit: bool = False, crisp: bool = False) -> np.ndarray:
+    """The streak layer alone: (T, H, W) float32 in [0, 1], streaks moving coherently from frame to frame.
+
+    Each streak's depth sets its length, speed, width and brightness (near streaks are longer, faster, wider,
+    brighter). ``backlit``: brightness is drawn apart from depth, so thin far streaks shine as brightly as
+    near ones, as rain lit from behind (by the sun or a street lamp) does. ``crisp``: lines are drawn without
+    anti-aliasing or softening, one pixel sharp, as a short shutter or a sharpened video shows them.
+    """
     margin = params.length[1] + params.speed[1] + 2 * params.width[1]
     span = np.array([width + 2 * margin, height + 2 * margin])           # wrap domain (x, y)
     count = int(round(_between(rng, params.density) * span.prod() / 1e4))
@@ -148,14 +157,17 @@ def render_streaks(frames: int, height: int, width: int, params: RainParams,
     length = _lerp(params.length, np.clip(depth + rng.normal(0, 0.1, count), 0, 1))
     speed = _lerp(params.speed, np.clip(depth + rng.normal(0, 0.1, count), 0, 1))
     thickness = np.clip(np.round(_lerp(params.width, depth)), 1, None).astype(np.int32)
-    level = np.clip(_lerp(params.brightness, depth) * rng.uniform(0.7, 1.0, count), 0, 1)
-    level = np.round(level * (_BRIGHTNESS_LEVELS - 1)).astype(np.int32)  # quantised for batched drawing
+    light = _lerp(params.brightness, depth) * rng.uniform(0.7, 1.0, count)
     start = rng.random((count, 2)) * span
+    if backlit:                                  # drawn last, so the other draws of a seed stay as they were
+        light = _lerp(params.brightness, np.sqrt(rng.random(count))) * rng.uniform(0.85, 1.0, count)
+    level = np.round(np.clip(light, 0, 1) * (_BRIGHTNESS_LEVELS - 1)).astype(np.int32)  # quantised: batched drawing
     velocity = direction * speed[:, None]
     # sub-pixel thickness: a thinner-than-drawn streak gets proportionally dimmer
     gain = np.clip(_lerp(params.width, depth) / thickness, 0.3, 1.0)
     canvas = np.zeros((height, width), np.uint8)
     shift = 4                                                            # 1/16-pixel coordinates
+    line = cv2.LINE_8 if crisp else cv2.LINE_AA
     for t in range(frames):
         head = np.mod(start + velocity * t, span) - margin
         tail = head - direction * length[:, None]
@@ -164,12 +176,12 @@ def render_streaks(frames: int, height: int, width: int, params: RainParams,
         for lvl, thick in sorted(set(zip(level.tolist(), thickness.tolist()))):
             chosen = (level == lvl) & (thickness == thick)
             value = lvl / (_BRIGHTNESS_LEVELS - 1) * 255 * float(gain[chosen].mean())
-            cv2.polylines(canvas, list(segments[chosen]), False, int(round(value)), int(thick), cv2.LINE_AA,
-                          shift)
+            cv2.polylines(canvas, list(segments[chosen]), False, int(round(value)), int(thick), line, shift)
         layer[t] = canvas
     layer *= 1 / 255
-    for t in range(frames):
-        layer[t] = cv2.GaussianBlur(layer[t], (0, 0), 0.6)
+    if not crisp:
+        for t in range(frames):
+            layer[t] = cv2.GaussianBlur(layer[t], (0, 0), 0.6)
     return layer
 
 
@@ -181,6 +193,9 @@ def _streak_layers(frames: int, height: int, width: int, params: RainParams, rng
     exposure = _between(extra, params.exposure)
     focus = extra.random()
     sigma = _between(extra, params.defocus)
+    # drawn only when asked for, so a seed's other effects stay as they were before these options existed
+    backlit = params.backlit_prob > 0 and extra.random() < params.backlit_prob
+    crisp = params.crisp_prob > 0 and extra.random() < params.crisp_prob
     combined = np.zeros((frames, height, width), np.float32)
     for k in range(params.layers):
         near = (k + 1) / params.layers          # 1: the nearest layer
@@ -190,7 +205,8 @@ def _streak_layers(frames: int, height: int, width: int, params: RainParams, rng
             speed=tuple(v * near for v in params.speed),
             width=tuple(max(v * near, 0.1) for v in params.width),
             brightness=tuple(min(v * (0.5 + 0.5 * near) / exposure, 1.0) for v in params.brightness))
-        layer = render_streaks(frames, height, width, layer_params, np.random.default_rng(rng.integers(0, 2 ** 63)))
+        layer = render_streaks(frames, height, width, layer_params, np.random.default_rng(rng.integers(0, 2 ** 63)),
+                               backlit=backlit, crisp=crisp)
         layer = rain_effects.defocus(layer, sigma * abs(near - focus))
         combined = 1 - (1 - combined) * (1 - layer)
     return combined
@@ -281,7 +297,7 @@ def _lens_drops(clip: np.ndarray, params: RainParams, rng: np.random.Generator, 
 def _has_extras(params: RainParams) -> bool:
     return (params.exposure != (1.0, 1.0) or params.layers > 1 or params.defocus[1] > 0 or params.dark_prob > 0
             or params.splash_prob > 0 or params.veil_prob > 0 or len(params.drop_kinds) > 1
-            or params.drop_kinds != ("refract",))
+            or params.drop_kinds != ("refract",) or params.backlit_prob > 0 or params.crisp_prob > 0)
 
 
 def _check_clip(clean: np.ndarray) -> np.ndarray:

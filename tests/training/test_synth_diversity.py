@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from training.heldout import read_train_params
-from training.synth import RainParams, add_rain, add_rain_pair, write_synthetic_dataset
+from training.synth import RainParams, add_rain, add_rain_pair, render_streaks, write_synthetic_dataset
 
 QUIET = dict(fog_prob=0.0, drop_prob=0.0, angle=(0.0, 0.0), angle_jitter=0.0)
 BLACK = np.zeros((4, 64, 64, 3), np.float32)
@@ -58,6 +58,38 @@ def test_defocus_softens_streaks():
     sharp = np.mean([sharpness(base, seed) for seed in range(4)])
     soft = np.mean([sharpness(base.replace(defocus=(4.0, 4.0)), seed) for seed in range(4)])
     assert soft < 0.8 * sharp
+
+
+def _side_by_side(lit: np.ndarray) -> float:
+    """The share of lit pixels whose right-hand neighbour is lit too (vertical 1-px lines: about 0)."""
+    return float((lit[..., :-1] & lit[..., 1:]).sum() / max(lit.sum(), 1))
+
+
+def test_crisp_streaks_are_one_pixel_sharp():
+    thin = RainParams(density=(10, 10), width=(1, 1), **QUIET)
+    for seed in range(3):
+        soft = _luma(add_rain(BLACK, thin, rng(seed)))
+        crisp = _luma(add_rain(BLACK, thin.replace(crisp_prob=1.0), rng(seed)))
+        assert _side_by_side(crisp > 0.01) < 0.2 < 0.6 < _side_by_side(soft > 0.01)   # a neighbour now and then
+        assert crisp.max() > soft.max()                   # all its light in one pixel, not spread over three
+
+
+def test_backlit_streaks_shine_whatever_their_depth():
+    params = RainParams(density=(60, 60), width=(1, 3), brightness=(0.2, 0.8), **QUIET)
+    for seed in range(3):
+        normal = render_streaks(3, 64, 64, params, rng(seed), crisp=True)
+        backlit = render_streaks(3, 64, 64, params, rng(seed), crisp=True, backlit=True)
+        assert np.array_equal(normal > 0, backlit > 0)    # the same streaks in the same places ...
+        thin = (normal > 0) & ~np.roll(normal > 0, 1, axis=-1) & ~np.roll(normal > 0, -1, axis=-1)
+        assert backlit[thin].mean() > 1.4 * normal[thin].mean()   # ... the thin, far ones much brighter
+        assert backlit.max() <= 0.8 + 1e-6                # within the brightness range all the same
+
+    def lit_mean(p: RainParams) -> float:                 # through add_rain: the option reaches the renderer
+        clips = [_luma(add_rain(BLACK, p, rng(s))) for s in range(6)]
+        return float(np.mean([clip[clip > 0.02].mean() for clip in clips]))
+
+    crisp = params.replace(crisp_prob=1.0, width=(1, 1))     # every streak one pixel wide
+    assert lit_mean(crisp.replace(backlit_prob=1.0)) > 1.25 * lit_mean(crisp)
 
 
 def test_dark_rain_only_takes_light_away():
@@ -143,7 +175,8 @@ def test_smear_trails_cover_more_than_round_drops():
                                             ({"dark_prob": 2.0}, "dark_prob"), ({"exposure": (0.5, 1.0)}, "exposure"),
                                             ({"overcast": (0.2, 1.0)}, "overcast"),
                                             ({"haze_prob": 1.5}, "haze_prob"), ({"haze": (0.5, 1.2)}, "haze"),
-                                            ({"haze_prob": 0.5}, "clean_prob")])
+                                            ({"haze_prob": 0.5}, "clean_prob"), ({"backlit_prob": 2.0}, "backlit_prob"),
+                                            ({"crisp_prob": -0.1}, "crisp_prob")])
 def test_bad_options_are_named(changes, words):
     with pytest.raises(ValueError, match=words):
         RainParams(**changes)
@@ -191,13 +224,14 @@ def test_synth_each_new_option_reaches_the_renderer(tmp_path):
     out, result = _synth(tmp_path, "each", "--clean-prob", "1", "--exposure", "1.5,2", "--defocus", "0,1",
                          "--dark-prob", "0.2", "--splash-prob", "0.3", "--veil-prob", "0.4",
                          "--overcast-prob", "0.5", "--drop-prob", "0.6", "--drop-kinds", "blur,smear",
-                         "--haze-prob", "0.7", "--haze", "0.3,0.4")
+                         "--haze-prob", "0.7", "--haze", "0.3,0.4", "--backlit-prob", "0.8",
+                         "--crisp-prob", "0.9")
     assert result.exit_code == 0, result.output
     params = read_train_params(out)
     assert (params.exposure, params.defocus, params.dark_prob, params.splash_prob, params.veil_prob,
             params.overcast_prob, params.drop_prob, params.drop_kinds, params.clean_prob, params.haze_prob,
-            params.haze) == \
-        ((1.5, 2.0), (0.0, 1.0), 0.2, 0.3, 0.4, 0.5, 0.6, ("blur", "smear"), 1.0, 0.7, (0.3, 0.4))
+            params.haze, params.backlit_prob, params.crisp_prob) == \
+        ((1.5, 2.0), (0.0, 1.0), 0.2, 0.3, 0.4, 0.5, 0.6, ("blur", "smear"), 1.0, 0.7, (0.3, 0.4), 0.8, 0.9)
     for seq in ("seq_00000", "seq_00002"):                   # --clean-prob 1: every pair rain-free
         clean = cv2.imread(str(out / "clean" / seq / "000001.png"))
         assert np.array_equal(clean, cv2.imread(str(out / "rainy" / seq / "000001.png")))
@@ -210,7 +244,9 @@ def test_synth_each_new_option_reaches_the_renderer(tmp_path):
                                          (["--layers", "0"], "--layers"),
                                          (["--exposure", "0.5,1"], "exposure"),
                                          (["--haze-prob", "2"], "--haze-prob"), (["--haze", "0.5,1.5"], "haze"),
-                                         (["--haze-prob", "0.5"], "--clean-prob")])
+                                         (["--haze-prob", "0.5"], "--clean-prob"),
+                                         (["--crisp-prob", "1.5"], "--crisp-prob"),
+                                         (["--backlit-prob", "x"], "--backlit-prob")])
 def test_synth_bad_new_options_are_named(tmp_path, args, words):
     _, result = _synth(tmp_path, "bad", *args)
     assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output
@@ -223,6 +259,6 @@ def test_synth_help_teaches_the_mix():
 
     text = CliRunner().invoke(main, ["synth", "--help"]).output
     for option in ("--diverse", "--clean-prob", "--exposure", "--layers", "--drop-kinds", "--overcast-prob",
-                   "--haze-prob"):
+                   "--haze-prob", "--backlit-prob", "--crisp-prob"):
         assert option in text
     assert "--diverse: 3" in text                             # the mix's value shown beside each default
