@@ -100,8 +100,9 @@ def _prob_option(name: str, what: str, of: str = "sequences"):
               help="Clean clips to use without --clean: procedural scenes, scikit-image's sample photos "
                    "(needs scikit-image), a mix of both, or 'varied': the mix plus a quarter of plain "
                    "scenes (flat colours, soft gradients, skies) that a model must leave as they are, or "
-                   "'foliage': grass, fur and twigs, thin strokes like rain streaks but fixed in the scene; all "
-                   "filmed by a moving camera.")
+                   "'foliage': grass, fur and twigs, thin strokes like rain streaks but fixed in the scene, or "
+                   "'structures': poles, cables, lit rims and glints, thin bright lines and spots on a darker "
+                   "ground; all filmed by a moving camera.")
 # the camera options' bounds are checked once, by CameraMotion, whose errors name these options
 @click.option("--camera-speed", type=float, default=DEFAULT_CAMERA_SPEED, show_default=True,
               help="Fastest pan of the camera filming generated scenes and --clean photos (videos keep their own "
@@ -196,6 +197,7 @@ def synth_command(out_dir: str, clean_source: str | None, scenes: str, camera_sp
       rainmamba synth data/closeup --scenes varied --camera-closeup 8
       rainmamba synth data/foliage --scenes foliage --clean-prob 0.5
       rainmamba synth data/hazy --scenes foliage --clean-prob 0.5 --haze-prob 0.6
+      rainmamba synth data/poles --scenes structures --camera-speed 24 --clean-prob 0.6
       rainmamba synth data/backlit --diverse --backlit-prob 0.6 --crisp-prob 0.5
       rainmamba train --preset tiny --data data/synth --layout generic --out runs/synth
     """

@@ -24,13 +24,15 @@ from .datasets import read_frames
 from opencv_filter.media import count_frames, is_image_file, is_video_file, list_frame_files, natural_key
 
 __all__ = ["CameraMotion", "FolderClips", "SCENE_KINDS", "SKIMAGE_PHOTOS", "camera_clip", "foliage_scene",
-           "load_skimage_photo", "photo_scene", "plain_scene", "procedural_scene", "scene_clip", "value_noise"]
+           "load_skimage_photo", "photo_scene", "plain_scene", "procedural_scene", "scene_clip", "structures_scene",
+           "value_noise"]
 
 # what ``rainmamba synth --scenes`` offers; "varied" adds plain, low-texture scenes (flat colours, soft
 # gradients, skies) to "mixed", so that a model sees large areas it must leave exactly as they are;
 # "foliage" is grass, fur and twigs: thin strokes brighter or darker than their ground, which look like
-# rain in one frame but move with the scene
-SCENE_KINDS = ("procedural", "photos", "mixed", "varied", "foliage")
+# rain in one frame but move with the scene; "structures" is poles, cables, frames, rims and glints: thin
+# bright lines and spots on a darker ground, which look like rain streaks lit from behind but are fixed too
+SCENE_KINDS = ("procedural", "photos", "mixed", "varied", "foliage", "structures")
 _PLAIN_SHARE = 0.25           # of "varied" clips; the rest split evenly between photos and procedural
 
 # colour photographs shipped with scikit-image (skimage.data) that make good rain backgrounds
@@ -314,6 +316,59 @@ def foliage_scene(frames: int, height: int, width: int, rng: np.random.Generator
     return np.clip(camera_clip(canvas, frames, height, width, rng, camera), 0, 1)
 
 
+def structures_canvas(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A still (H, W, 3) float32 image of man-made thin structures on a darker ground: poles and window
+    frames (near vertical), cables (any slope), the lit rims of round things (arcs) and glints (small
+    highlights, round or drawn out a little).
+
+    Lines 1-4 px wide and tens to hundreds of px long, mostly far brighter than their ground, as sunlit metal,
+    wet paint or a lamp-lit edge at night are: they look like streaks of rain lit from behind in one frame, but
+    the camera moves them and nothing else does.
+    """
+    level = rng.uniform(0.02, 0.45)
+    ground = value_noise(rng, height, width, octaves=3, base_cells=int(rng.integers(2, 8)))
+    canvas = (level + (ground[..., None] - 0.5) * rng.uniform(0.05, 0.3)) * _colour(rng, 0.7, 1.0)
+    area = height * width / 100 ** 2          # in 100x100 px
+
+    def shade() -> tuple[float, ...]:
+        lit = rng.random() < 0.8
+        value = rng.uniform(0.6, 1.0) if lit else rng.uniform(0.0, max(level - 0.05, 0.0))
+        return tuple(float(c) for c in np.clip(value * _colour(rng, 0.8, 1.0), 0, 1))
+
+    for _ in range(int(rng.uniform(1, 6) * area)):            # poles and frames
+        x, y, run = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(20, 1.5 * height)
+        lean = np.deg2rad(rng.normal(0, 6))
+        end = (x + run * np.sin(lean), y + run * np.cos(lean))
+        cv2.line(canvas, (int(x), int(y)), (int(end[0]), int(end[1])), shade(), int(rng.integers(1, 5)), cv2.LINE_AA)
+    for _ in range(int(rng.uniform(0, 3) * area)):            # cables
+        y0, y1 = rng.uniform(0, height, 2)
+        sag = rng.uniform(0, 0.1) * width
+        xs = np.linspace(0, width, 24)
+        ys = y0 + (y1 - y0) * xs / width + sag * (1 - (2 * xs / width - 1) ** 2)
+        points = np.round(np.stack([xs, ys], axis=1)).astype(np.int32)
+        cv2.polylines(canvas, [points], False, shade(), int(rng.integers(1, 3)), cv2.LINE_AA)
+    for _ in range(int(rng.uniform(1, 5) * area)):            # lit rims
+        centre = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+        axes = (int(rng.uniform(5, 0.4 * width)), int(rng.uniform(5, 0.4 * height)))
+        start = rng.uniform(0, 360)
+        cv2.ellipse(canvas, centre, axes, rng.uniform(0, 180), start, start + rng.uniform(20, 120), shade(),
+                    int(rng.integers(1, 4)), cv2.LINE_AA)
+    for _ in range(int(rng.uniform(3, 20) * area)):           # glints
+        centre = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+        axes = (int(rng.integers(1, 3)), int(rng.integers(1, 6)))
+        colour = tuple(float(c) for c in np.clip(rng.uniform(0.7, 1.0) * _colour(rng, 0.85, 1.0), 0, 1))
+        cv2.ellipse(canvas, centre, axes, rng.uniform(0, 180), 0, 360, colour, -1, cv2.LINE_AA)
+    return np.clip(cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.3, 0.8)), 0, 1).astype(np.float32)
+
+
+def structures_scene(frames: int, height: int, width: int, rng: np.random.Generator,
+                     camera: CameraMotion = CameraMotion()) -> np.ndarray:
+    """A clean clip (T, H, W, 3) float32 of a structures canvas (:func:`structures_canvas`) under a moving camera."""
+    _check_clip_size(frames, height, width)
+    canvas = structures_canvas(*_canvas_size(frames, height, width, camera), rng)
+    return np.clip(camera_clip(canvas, frames, height, width, rng, camera), 0, 1)
+
+
 # ----------------------------------------------------------------------------------------------------
 # photographs
 
@@ -367,13 +422,15 @@ def scene_clip(kind: str, frames: int, height: int, width: int, rng: np.random.G
     """A clean clip (T, H, W, 3) float32 of scene ``kind`` (one of :data:`SCENE_KINDS`), drawn from ``rng``.
 
     "mixed" is half photos, half procedural scenes; "varied" is "mixed" with a share of plain scenes;
-    "foliage" is :func:`foliage_scene` alone.
+    "foliage" is :func:`foliage_scene` alone, "structures" :func:`structures_scene` alone.
     ``camera``: how fast the camera may pan, zoom and roll (each clip draws its own motion within it).
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"Unknown scene kind {kind!r}: choose one of {', '.join(SCENE_KINDS)}.")
     if kind == "foliage":
         return foliage_scene(frames, height, width, rng, camera)
+    if kind == "structures":
+        return structures_scene(frames, height, width, rng, camera)
     if kind == "varied" and rng.random() < _PLAIN_SHARE:
         return plain_scene(frames, height, width, rng, camera)
     if kind == "photos" or (kind in ("mixed", "varied") and rng.random() < 0.5):

@@ -159,6 +159,28 @@ def test_foliage_scenes_are_fine_strokes_that_move_only_with_the_camera():
     assert max(change[0]) < 0.5 * min(change[1])                            # a still camera: only its shake
 
 
+def test_structures_scenes_are_thin_bright_lines_that_move_only_with_the_camera():
+    """Poles, cables, rims and glints: thin lines and spots far brighter than a darker ground, the same clip
+    for the same seed, and nothing moving on its own."""
+    from training.scenes import CameraMotion, scene_clip, structures_scene
+
+    clips = [structures_scene(2, 64, 64, rng(seed)) for seed in range(8)]
+    assert all(c.shape == (2, 64, 64, 3) and 0 <= c.min() and c.max() <= 1 for c in clips)
+    areas = []
+    for clip in clips:
+        luma = clip[0].mean(-1)
+        bright = (luma > np.median(luma) + 0.25).astype(np.uint8)
+        assert 0.01 < bright.mean() < 0.4
+        wide = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))   # what a 5x5 square fits in
+        areas.append(wide.sum() / bright.sum())
+    assert np.median(areas) < 0.15                                          # lines and spots, not areas
+    assert np.array_equal(scene_clip("structures", 2, 48, 48, rng(3)), structures_scene(2, 48, 48, rng(3)))
+    still = [structures_scene(3, 48, 48, rng(seed), CameraMotion(pan=0, zoom=0, roll=0)) for seed in range(8)]
+    panning = [structures_scene(3, 48, 48, rng(seed), CameraMotion(pan=8, zoom=0, roll=0)) for seed in range(8)]
+    change = [[float(np.abs(c[1:] - c[:-1]).mean()) for c in clips] for clips in (still, panning)]
+    assert np.median(change[0]) < 0.3 * np.median(change[1])              # a still camera: only its shake
+
+
 def test_varied_scenes_mix_plain_ones_into_mixed_and_mixed_is_unchanged():
     pytest.importorskip("skimage")
     from training.scenes import load_skimage_photo, photo_scene as photo, scene_clip
@@ -183,7 +205,7 @@ def _pan(clip: np.ndarray) -> float:
     return float(np.median([np.hypot(*cv2.phaseCorrelate(a, b)[0]) for a, b in zip(grey[:-1], grey[1:])]))
 
 
-@pytest.mark.parametrize("kind", ["procedural", "photos", "foliage"])
+@pytest.mark.parametrize("kind", ["procedural", "photos", "foliage", "structures"])
 def test_the_camera_pans_up_to_the_speed_asked(kind):
     pytest.importorskip("skimage")
     from training.scenes import DEFAULT_CAMERA_SPEED, CameraMotion, scene_clip
